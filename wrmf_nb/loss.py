@@ -17,13 +17,13 @@ def confidence(d,            # interaction counts d_ui (array or scalar)
     "The confidence $c = 1 + \\alpha d$ of Hu, Koren and Volinsky."
     return 1.0 + alpha * np.asarray(d, dtype=np.float64)
 
-# %% ../nbs/00_loss.ipynb #50741564
+# %% ../nbs/00_loss.ipynb #a9d60c48
 def _as_csr(ratings, name='ratings'):
     "Validate `ratings` and return it as a float64 CSR matrix with sorted indices."
     if not sp.issparse(ratings): ratings = np.asarray(ratings)
     if ratings.ndim != 2: raise ValueError(f"{name} must be a 2-D users x items matrix, got ndim={ratings.ndim}")
     m = sp.csr_matrix(ratings, dtype=np.float64)
-    m.sum_duplicates(); m.sort_indices()
+    m.sum_duplicates(); m.eliminate_zeros(); m.sort_indices()   # a stored 0 is not a like
     bad = ~np.isfinite(m.data) | (m.data < 0)
     if bad.any():
         k = np.flatnonzero(bad)[0]
@@ -55,7 +55,9 @@ def dense_wrmf_loss(ratings,               # users x items counts d_ui (dense or
     P, C = (R > 0).astype(np.float64), confidence(R, alpha)
     return float((C * (P - X @ Y.T)**2).sum() + regularization * ((X**2).sum() + (Y**2).sum()))
 
-# %% ../nbs/00_loss.ipynb #1f1b5175
+# %% ../nbs/00_loss.ipynb #bd3fd87a
+_CHUNK = 1 << 16   # non-zeros handled at once by `wrmf_loss`
+
 def wrmf_loss(ratings,               # users x items counts d_ui (scipy sparse or dense)
               X:np.ndarray,          # user factors, users x f
               Y:np.ndarray,          # item factors, items x f
@@ -65,11 +67,13 @@ def wrmf_loss(ratings,               # users x items counts d_ui (scipy sparse o
     "The exact WRMF loss in O(nnz*f + (U+I)*f^2), never forming a dense users x items array."
     R = _as_csr(ratings)
     X, Y = _check_factors(R, X, Y)
-    gram = float(np.sum((X.T @ X) * (Y.T @ Y)))                 # sum over all cells of s_ui^2
+    data = float(np.sum((X.T @ X) * (Y.T @ Y)))                 # sum over all cells of s_ui^2
     rows = np.repeat(np.arange(R.shape[0]), np.diff(R.indptr))  # user of each non-zero
-    s = np.einsum('ij,ij->i', X[rows], Y[R.indices])            # s_ui on the non-zeros only
-    c = confidence(R.data, alpha)
-    data = gram + float(np.sum(c * (1.0 - s)**2 - s**2))
+    for lo in range(0, R.nnz, _CHUNK):                          # chunks keep memory at O(chunk * f)
+        sl = slice(lo, lo + _CHUNK)
+        s = np.einsum('ij,ij->i', X[rows[sl]], Y[R.indices[sl]])  # s_ui on the non-zeros only
+        c = confidence(R.data[sl], alpha)
+        data += float(np.sum(c * (1.0 - s)**2 - s**2))
     return data + regularization * float(np.sum(X * X) + np.sum(Y * Y))
 
 # %% ../nbs/00_loss.ipynb #4eef428b

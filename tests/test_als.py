@@ -1,0 +1,338 @@
+"The ALS engine (wrmf_nb.als) against the numpy oracles of chapter 0, and the model's API as the post drives it."
+import copy, itertools, pickle
+
+import numba
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from wrmf_nb import als
+from wrmf_nb.als import ALS, check_ratings, half_sweep, cg_solve_reference, gramian, row_blocks
+from wrmf_nb.loss import wrmf_loss, solve_vector_dense, reference_half_sweep
+
+
+def random_counts(n_rows, n_cols, density, seed, empty_every=0, max_count=3):
+    "A random CSR matrix of counts 1..max_count; with `empty_every`, every such row (and column) is empty."
+    R = sp.random(n_rows, n_cols, density=density, random_state=seed, format='csr')
+    R.data = np.ceil(R.data * max_count)
+    if empty_every:
+        keep_r = (np.arange(n_rows) % empty_every != 0)[:, None]
+        keep_c = (np.arange(n_cols) % empty_every != 1)[None, :]
+        R = sp.csr_matrix(R.multiply(keep_r).multiply(keep_c))
+        R.eliminate_zeros()
+    return R
+
+
+# ---------------------------------------------------------------- kernels vs. numpy oracles
+
+@pytest.mark.parametrize('f,threads,seed', [(1, 1, 0), (5, 2, 1), (8, 3, 2), (13, 4, 3)])
+def test_cholesky_equals_oracle_float64(f, threads, seed):
+    R = check_ratings(random_counts(37, 23, 0.2, seed, empty_every=5), np.float64)
+    rng = np.random.default_rng(seed)
+    Y = rng.normal(scale=0.5, size=(23, f))
+    alpha, lam = 7.0, 0.3
+    X = np.full((37, f), np.nan)
+    half_sweep(R, X, Y, lam, alpha, solver='cholesky', blocks=row_blocks(R.indptr, threads, f, 'cholesky'))
+    ref = reference_half_sweep(R, Y, alpha, lam)
+    np.testing.assert_allclose(X, ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max())
+    for u in (1, 2, 36):   # and row by row against solve_vector_dense
+        row = R[u]
+        np.testing.assert_allclose(X[u], solve_vector_dense(Y, row.indices, row.data, alpha, lam), rtol=1e-5, atol=1e-12)
+
+
+def test_cholesky_float32_close_to_oracle():
+    R = check_ratings(random_counts(50, 40, 0.15, 4), np.float32)
+    Y = np.random.default_rng(4).normal(scale=0.3, size=(40, 10)).astype(np.float32)
+    X = np.zeros((50, 10), np.float32)
+    half_sweep(R, X, Y, 0.1, 20.0, solver='cholesky')
+    ref = reference_half_sweep(R, Y.astype(np.float64), 20.0, 0.1)
+    assert np.abs(X - ref).max() < 1e-3 * np.abs(ref).max()
+
+
+@pytest.mark.parametrize('dtype,tol', [(np.float64, 1e-9), (np.float32, 2e-4)])
+def test_cg_kernel_equals_numpy_cg(dtype, tol):
+    R = check_ratings(random_counts(30, 25, 0.25, 5, empty_every=4), dtype)
+    rng = np.random.default_rng(5)
+    f, alpha, lam = 7, 15.0, 0.2
+    Y = rng.normal(scale=0.3, size=(25, f)).astype(dtype)
+    X0 = rng.normal(scale=0.1, size=(30, f)).astype(dtype)
+    X = X0.copy()
+    half_sweep(R, X, Y, lam, alpha, solver='cg', cg_steps=3)
+    A0 = gramian(Y.astype(np.float64), lam)
+    ref = np.stack([cg_solve_reference(A0, Y[R[u].indices].astype(np.float64), alpha * R[u].data.astype(np.float64),
+                                       X0[u], 3) if R[u].nnz else np.zeros(f) for u in range(30)])
+    assert np.abs(X - ref).max() <= tol * np.abs(ref).max()
+
+
+def test_cg_error_shrinks_with_steps():
+    R = check_ratings(random_counts(60, 50, 0.2, 6), np.float64)
+    rng = np.random.default_rng(6)
+    f, alpha, lam = 12, 40.0, 0.1
+    Y = rng.normal(scale=0.2, size=(50, f))
+    exact = reference_half_sweep(R, Y, alpha, lam)
+    X0 = rng.normal(scale=0.05, size=(60, f))
+    errs = []
+    for steps in (1, 2, 3, 5, 8, 2 * f):
+        X = X0.copy()
+        half_sweep(R, X, Y, lam, alpha, solver='cg', cg_steps=steps)
+        errs.append(np.linalg.norm(X - exact) / np.linalg.norm(exact))
+    assert all(b <= a for a, b in zip(errs, errs[1:])), errs
+    assert errs[0] > 1e-2 and errs[-1] < 1e-8, errs
+
+
+def test_results_do_not_depend_on_threads():
+    R = random_counts(200, 150, 0.05, 7)
+    for solver in ('cg', 'cholesky'):
+        fits = [ALS(num_factors=9, iterations=3, solver=solver, random_state=1, num_threads=t).fit(R)
+                for t in (1, numba.config.NUMBA_NUM_THREADS)]
+        np.testing.assert_array_equal(fits[0].user_vectors, fits[1].user_vectors)
+        np.testing.assert_array_equal(fits[0].item_vectors, fits[1].item_vectors)
+
+
+# ---------------------------------------------------------------- training behaviour
+
+@pytest.mark.parametrize('lam', [0.1, 0.0])
+def test_loss_never_increases_with_cholesky(lam):
+    R = random_counts(80, 60, 0.1, 8, empty_every=9)
+    m = ALS(num_factors=6, regularization=lam, alpha=10.0, iterations=12, solver='cholesky', dtype=np.float64,
+            random_state=3, calculate_training_loss=True).fit(R)
+    loss = m.loss_history
+    assert len(loss) == 12 and np.isfinite(loss).all()
+    assert all(b <= a * (1 + 1e-9) for a, b in zip(loss, loss[1:])), loss
+    np.testing.assert_allclose(loss[-1], wrmf_loss(R, m.user_vectors, m.item_vectors, 10.0, lam), rtol=1e-12)
+
+
+def test_cg_loss_decreases_and_tracks_cholesky():
+    R = random_counts(300, 200, 0.05, 9)
+    kw = dict(num_factors=10, regularization=0.1, alpha=20.0, iterations=10, random_state=0, calculate_training_loss=True)
+    cg, ch = ALS(solver='cg', **kw).fit(R).loss_history, ALS(solver='cholesky', **kw).fit(R).loss_history
+    assert cg[-1] < cg[0] and all(b <= a * (1 + 1e-4) for a, b in zip(cg[2:], cg[3:])), cg
+    assert abs(cg[-1] - ch[-1]) < 0.02 * ch[-1]
+
+
+@pytest.mark.parametrize('solver', ['cg', 'cholesky'])
+def test_same_random_state_same_vectors(solver):
+    R = random_counts(90, 70, 0.08, 10)
+    a = ALS(num_factors=8, iterations=4, solver=solver, random_state=123).fit(R)
+    b = ALS(num_factors=8, iterations=4, solver=solver, random_state=123).fit(R)
+    c = ALS(num_factors=8, iterations=4, solver=solver, random_state=124).fit(R)
+    np.testing.assert_array_equal(a.user_vectors, b.user_vectors)
+    np.testing.assert_array_equal(a.item_vectors, b.item_vectors)
+    assert not np.array_equal(a.user_vectors, c.user_vectors)
+    g = ALS(num_factors=8, iterations=4, solver=solver, random_state=np.random.default_rng(123)).fit(R)
+    np.testing.assert_array_equal(a.user_vectors, g.user_vectors)
+
+
+@pytest.mark.parametrize('solver,dtype', list(itertools.product(['cg', 'cholesky'], [np.float32, np.float64])))
+def test_empty_rows_and_columns_get_zero_vectors(solver, dtype):
+    R = random_counts(40, 30, 0.2, 11, empty_every=6)
+    m = ALS(num_factors=5, iterations=3, solver=solver, dtype=dtype, random_state=0).fit(R)
+    empty_users, empty_items = R.getnnz(axis=1) == 0, R.getnnz(axis=0) == 0
+    assert empty_users.any() and empty_items.any()
+    assert (m.user_vectors[empty_users] == 0).all() and (m.item_vectors[empty_items] == 0).all()
+    assert np.isfinite(m.user_vectors).all() and np.isfinite(m.item_vectors).all()
+    assert m.user_vectors.dtype == dtype
+    # a matrix without a single like, and lambda = 0 with more factors than items: zeros / finite, never NaN
+    z = ALS(num_factors=4, iterations=2, solver=solver, dtype=dtype).fit(sp.csr_matrix((5, 3)))
+    assert (z.user_vectors == 0).all() and (z.item_vectors == 0).all()
+    s = ALS(num_factors=8, regularization=0.0, iterations=3, solver=solver, dtype=dtype, random_state=0).fit(
+        sp.csr_matrix(np.array([[1, 0, 1], [0, 1, 0]])))
+    assert np.isfinite(s.user_vectors).all() and np.isfinite(s.item_vectors).all()
+
+
+def test_fit_partial_continues_exactly():
+    R = random_counts(70, 50, 0.1, 12)
+    one = ALS(num_factors=6, iterations=5, random_state=0).fit(R)
+    parts = ALS(num_factors=6, iterations=2, random_state=0)
+    parts.fit_partial(R)             # behaves like fit on an untrained model
+    parts.iterations = 3
+    parts.fit_partial(R)
+    np.testing.assert_array_equal(one.user_vectors, parts.user_vectors)
+    assert parts.sweeps_done == 5
+
+
+def test_callback_sees_every_sweep_and_can_stop():
+    seen = []
+    def cb(sweep, model):
+        seen.append((sweep, model.user_vectors.copy()))
+        return sweep == 3
+    m = ALS(num_factors=4, iterations=10, random_state=0, callback=cb).fit(random_counts(30, 20, 0.2, 13))
+    assert [s for s, _ in seen] == [1, 2, 3] and m.sweeps_done == 3
+    assert not np.array_equal(seen[0][1], seen[1][1])
+
+
+def test_input_is_reused_but_edits_are_noticed():
+    R = random_counts(50, 40, 0.1, 14)
+    m = ALS(num_factors=4, iterations=1, random_state=0).fit(R)
+    cached = m._cache[2]
+    m.fit_partial(R)
+    assert m._cache[2] is cached                       # same unchanged matrix: no new conversion
+    R.data[0] += 1                                     # in-place edit
+    m.fit_partial(R)
+    assert m._cache[2] is not cached and m._cache[2].data[0] == R.data[0]
+
+
+def test_caller_matrix_is_not_modified():
+    R = sp.csr_matrix((np.array([1., 0., 2., 3.]), np.array([1, 0, 1, 2]), np.array([0, 3, 4])), shape=(2, 3))
+    before = (R.data.copy(), R.indices.copy(), R.indptr.copy())    # unsorted, a duplicate and an explicit zero
+    ALS(num_factors=3, iterations=1).fit(R)
+    for a, b in zip(before, (R.data, R.indices, R.indptr)): np.testing.assert_array_equal(a, b)
+    C = check_ratings(R)
+    assert C.nnz == 2 and C[0, 1] == 3
+
+
+def test_any_input_format():
+    d = np.array([[0, 2, 0, 1], [1, 0, 0, 0], [0, 0, 3, 1]])
+    fit = lambda r: ALS(num_factors=3, iterations=2, random_state=0).fit(r).user_vectors
+    ref = fit(sp.csr_matrix(d))
+    for form in (d, d.tolist(), sp.coo_matrix(d), sp.csc_matrix(d), sp.csr_array(d), sp.lil_matrix(d)):
+        np.testing.assert_array_equal(fit(form), ref)
+    np.testing.assert_array_equal(fit(d > 0), fit(sp.csr_matrix((d > 0).astype(float))))
+
+
+# ---------------------------------------------------------------- errors
+
+@pytest.mark.parametrize('bad,msg', [
+    (sp.csr_matrix(np.array([[1., 0.], [0., -1.]])), '1 bad value(s), the first at (row 1, column 1) = -1.0'),
+    (np.array([[1., np.nan], [np.inf, 2.]]), '2 bad value(s), the first at (row 0, column 1) = nan'),
+    (np.array([[1e39, 1.]]), 'too large for float32, the first at (row 0, column 0)'),
+    (np.ones(4), '2-D users x items matrix, got 1 dimension'),
+    (np.ones((2, 2, 2)), 'got 3 dimension'),
+    (np.array([['a', 'b']]), 'must hold numbers'),
+])
+def test_bad_input_is_refused_clearly(bad, msg):
+    with pytest.raises((ValueError, TypeError)) as e: ALS(iterations=1).fit(bad)
+    assert msg in str(e.value)
+
+
+def test_fit_partial_refuses_other_shapes_and_sizes():
+    R = random_counts(20, 10, 0.3, 15)
+    m = ALS(num_factors=3, iterations=1).fit(R)
+    with pytest.raises(ValueError, match=r'fit_partial got a 20 x 9 matrix but the model was fitted on 20 users x 10 items'):
+        m.fit_partial(R[:, :9])
+    m.num_factors = 5
+    with pytest.raises(ValueError, match='num_factors is 5 but the fitted vectors have 3'): m.fit_partial(R)
+
+
+@pytest.mark.parametrize('param,value,msg', [
+    ('num_factors', 0, 'num_factors must be an integer >= 1'), ('num_factors', 2.5, 'integer'),
+    ('regularization', -1, 'regularization must be a finite number >= 0'), ('alpha', np.nan, 'alpha must be'),
+    ('iterations', -1, 'iterations must be an integer >= 0'), ('solver', 'lu', "solver must be one of ('cg', 'cholesky')"),
+    ('cg_steps', 0, 'cg_steps must be an integer >= 1'), ('dtype', np.int32, 'dtype must be np.float32 or np.float64'),
+    ('dtype', 'nonsense', 'dtype must be'), ('num_threads', -2, 'num_threads must be an integer >= 0'),
+])
+def test_bad_parameters_are_refused_at_fit(param, value, msg):
+    m = ALS(iterations=1).set_params(**{param: value})
+    with pytest.raises(ValueError, match=msg.replace('(', r'\(').replace(')', r'\)')): m.fit(random_counts(5, 4, 0.5, 0))
+
+
+# ---------------------------------------------------------------- the post's API
+
+def _mse(model, ratings, user_index):
+    "The post's MSE over the given users, from the dense prediction matrix."
+    pred = model.predict_for_customers()[user_index]
+    return float(((ratings.toarray()[user_index] - pred) ** 2).mean())
+
+def _patk(model, ratings, k, user_index):
+    "The post's precision@k: top k over all items, hits / k, mean over users."
+    pred = model.predict_for_customers()
+    return float(np.mean([len(set(np.argsort(-pred[u])[:k]) & set(ratings[u].indices)) / k for u in user_index]))
+
+def _learning_curve(model, train, test, epochs, k=5, user_index=None):
+    if not user_index: user_index = range(train.shape[0])
+    prev_epoch, rows = 0, []
+    for epoch in epochs:
+        model.iterations = epoch - prev_epoch
+        if not hasattr(model, 'user_vectors'): model.fit(train)
+        else: model.fit_partial(train)
+        rows.append([epoch, _patk(model, train, k, user_index), _patk(model, test, k, user_index),
+                     _mse(model, train, user_index), _mse(model, test, user_index)])
+        prev_epoch = epoch
+    return model, rows
+
+def _grid_search_learning_curve(base_model, train, test, param_grid, user_index=None, patk=5, epochs=range(2, 10, 2)):
+    curves = []
+    keys, values = zip(*param_grid.items())
+    for v in itertools.product(*values):
+        params = dict(zip(keys, v))
+        this_model = copy.deepcopy(base_model)
+        for name, value in params.items(): setattr(this_model, name, value)
+        _, rows = _learning_curve(this_model, train, test, epochs, k=patk, user_index=user_index)
+        curves.append({'params': params, 'rows': rows, 'model': this_model})
+    return curves
+
+
+def test_driven_like_the_post():
+    likes = random_counts(120, 80, 0.12, 16, max_count=1)
+    train, test = likes.tolil(copy=True), sp.lil_matrix(likes.shape)
+    rng = np.random.default_rng(0)
+    user_index = [u for u in range(120) if likes[u].nnz >= 4][:30]
+    for u in user_index:
+        moved = rng.choice(likes[u].indices, 2, replace=False)
+        train[u, moved] = 0; test[u, moved] = 1
+    train, test = train.tocsr(), test.tocsr()
+    base = ALS(random_state=0)
+    grid = {'num_factors': [4, 8], 'regularization': [0.0, 1.0], 'alpha': [1, 50]}
+    curves = _grid_search_learning_curve(base, train, test, grid, user_index=user_index, patk=5)
+    assert not hasattr(base, 'user_vectors') and len(curves) == 8
+    for c in curves:
+        m = c['model']
+        assert m.user_vectors.shape == (120, c['params']['num_factors']) and m.sweeps_done == 8
+        assert [r[0] for r in c['rows']] == [2, 4, 6, 8]
+        assert np.isfinite(np.array(c['rows'])).all()
+    best = max(curves, key=lambda c: max(r[2] for r in c['rows']))
+    assert max(r[1] for r in best['rows']) > 0.2          # it fits its training likes
+    # the last act: train on everything with the best parameters, then item-item cosine similarities
+    best_model = ALS(**best['params'], iterations=6).fit(likes)
+    sim = best_model.predict_for_items()
+    assert sim.shape == (80, 80) and np.isfinite(sim).all()
+    liked = likes.getnnz(axis=0) > 0
+    np.testing.assert_allclose(np.diag(sim)[liked], 1, rtol=1e-5)
+
+
+def test_deepcopy_and_pickle_leave_out_the_cache():
+    R = random_counts(40, 30, 0.2, 17)
+    m = ALS(num_factors=4, iterations=2, random_state=0).fit(R)
+    for twin in (copy.deepcopy(m), pickle.loads(pickle.dumps(m))):
+        assert '_cache' not in twin.__dict__
+        np.testing.assert_array_equal(twin.user_vectors, m.user_vectors)
+        twin.fit_partial(R)
+        assert not np.array_equal(twin.user_vectors, m.user_vectors)   # independent copies
+
+
+def test_save_load_round_trip(tmp_path):
+    R = random_counts(40, 30, 0.2, 18)
+    m = ALS(num_factors=5, iterations=3, solver='cholesky', dtype=np.float64, random_state=7,
+            calculate_training_loss=True, callback=lambda s, mm: None).fit(R)
+    path = m.save(tmp_path / 'm')
+    assert path == tmp_path / 'm.npz'
+    back = ALS.load(path)
+    assert back.get_params() == {**m.get_params(), 'callback': None}
+    assert back.loss_history == m.loss_history and back.sweeps_done == 3
+    np.testing.assert_array_equal(back.item_vectors, m.item_vectors)
+    m.fit_partial(R); back.fit_partial(R)                       # and training continues identically
+    np.testing.assert_array_equal(back.user_vectors, m.user_vectors)
+    g = ALS(num_factors=2, iterations=1, random_state=np.random.default_rng(0)).fit(R)
+    assert ALS.load(g.save(tmp_path / 'g.npz')).random_state is None
+    with pytest.raises(AttributeError, match='not trained yet'): ALS().save(tmp_path / 'x')
+
+
+def test_dense_helpers_refuse_huge_results(monkeypatch):
+    m = ALS(num_factors=2, iterations=1).fit(random_counts(30, 20, 0.2, 19))
+    assert m.predict_for_customers().shape == (30, 20)
+    monkeypatch.setattr(als, 'MAX_DENSE_BYTES', 1000)
+    with pytest.raises(MemoryError, match=r'predict_for_customers\(\) would be a dense 30 x 20 array of 2.4 kB'):
+        m.predict_for_customers()
+    with pytest.raises(MemoryError, match='dense 20 x 20 array'): m.predict_for_items()
+
+
+def test_params_repr_threads_and_progress(capsys):
+    m = ALS(num_factors=3, iterations=2, dtype=np.float64, show_progress=True)
+    assert set(m.get_params()) == set(ALS._param_names)
+    assert repr(m) == 'ALS(num_factors=3, regularization=0.1, alpha=40.0, iterations=2, dtype=np.float64, show_progress=True)'
+    before = numba.get_num_threads()
+    m.set_params(num_threads=1).fit(random_counts(20, 10, 0.3, 20))
+    assert numba.get_num_threads() == before
+    assert 'ALS' in capsys.readouterr().err            # the tqdm bar
+    m.dtype = np.float32; m.fit_partial(random_counts(20, 10, 0.3, 20))
+    assert m.user_vectors.dtype == np.float32
