@@ -1,0 +1,173 @@
+"Neighbours, recommendations and fold-in against dense numpy references, and fold-in against an exact ALS sweep."
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import scipy.sparse as sparse
+
+from wrmf_nb.similar import (category_agreement, fold_in, recommend, recommend_new_user, similar_items, top_n)
+
+
+def dense_cosine(Y):
+    n = np.linalg.norm(Y, axis=1)
+    n[n == 0] = 1
+    return (Y @ Y.T) / n[:, None] / n[None, :]
+
+
+def random_model(n_users=50, n_items=300, f=16, seed=0, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    return SimpleNamespace(user_vectors=rng.normal(size=(n_users, f)).astype(dtype),
+                           item_vectors=rng.normal(size=(n_items, f)).astype(dtype), alpha=15.0, regularization=0.5)
+
+
+def random_likes(n_users, n_items, density=0.05, seed=1):
+    R = sparse.random(n_users, n_items, density=density, random_state=seed, format='csr')
+    R.data[:] = 1
+    return R
+
+
+@pytest.mark.parametrize('block_bytes', [1, 5000, 2**26])
+@pytest.mark.parametrize('include_self', [True, False])
+def test_similar_items_matches_dense(block_bytes, include_self):
+    m = random_model()
+    m.item_vectors[7] = 0                              # an all-zero item is allowed
+    S = dense_cosine(m.item_vectors)
+    items = np.arange(0, 300, 7)
+    ids, scores = similar_items(m, items, N=12, include_self=include_self, block_bytes=block_bytes)
+    assert ids.shape == scores.shape == (len(items), 12)
+    for r, i in enumerate(items):
+        row = S[i].copy()
+        row[i] = -np.inf
+        k = 11 if include_self else 12
+        ref = np.argsort(-row, kind='stable')[:k]
+        if include_self:
+            assert ids[r, 0] == i
+            np.testing.assert_allclose(scores[r, 0], S[i, i], atol=1e-12)
+            got, got_s = ids[r, 1:], scores[r, 1:]
+        else:
+            got, got_s = ids[r], scores[r]
+        if i == 7:   # all scores 0: any order of ties is fine, values must be 0
+            np.testing.assert_allclose(got_s, 0, atol=1e-12); continue
+        np.testing.assert_array_equal(got, ref)
+        np.testing.assert_allclose(got_s, row[ref], rtol=1e-10)
+
+
+def test_similar_items_single_float32_and_caps():
+    m = random_model(dtype=np.float32, n_items=20)
+    ids, scores = similar_items(m, np.int64(3), N=5)
+    assert ids.shape == (5,) and scores.dtype == np.float32 and ids[0] == 3
+    assert abs(scores[0] - 1) < 1e-5
+    ids, _ = similar_items(m, 3, N=100, include_self=False)
+    assert len(ids) == 19 and 3 not in ids and len(set(ids)) == 19
+    with pytest.raises(IndexError, match='out of range'): similar_items(m, [0, 20])
+    with pytest.raises(IndexError, match='out of range'): similar_items(m, -1)
+    with pytest.raises(TypeError, match='integers'): similar_items(m, 1.5)
+
+
+def test_top_n_against_argsort():
+    rng = np.random.default_rng(3)
+    S = rng.normal(size=(40, 500))
+    for N in [1, 7, 499, 500, 600]:
+        ids, vals = top_n(S, N)
+        ref = np.argsort(-S, axis=1)[:, :min(N, 500)]
+        np.testing.assert_array_equal(ids, ref)
+        np.testing.assert_array_equal(vals, np.take_along_axis(S, ref, 1))
+
+
+@pytest.mark.parametrize('block_bytes', [1, 3000, 2**26])
+def test_recommend_matches_dense(block_bytes):
+    m = random_model()
+    R = random_likes(50, 300)
+    users = np.arange(50)
+    ids, scores = recommend(m, users, R, N=10, block_bytes=block_bytes)
+    P = m.user_vectors @ m.item_vectors.T
+    P[R.toarray() > 0] = -np.inf
+    ref = np.argsort(-P, axis=1, kind='stable')[:, :10]
+    np.testing.assert_array_equal(ids, ref)
+    np.testing.assert_allclose(scores, np.take_along_axis(P, ref, 1))
+    assert not np.any(R[np.repeat(users, 10), ids.ravel()])      # nothing already liked
+    ids1, scores1 = recommend(m, 4, R, N=10)
+    np.testing.assert_array_equal(ids1, ids[4])
+    raw, _ = recommend(m, users, N=10, filter_liked=False)
+    np.testing.assert_array_equal(raw, np.argsort(-(m.user_vectors @ m.item_vectors.T), axis=1, kind='stable')[:, :10])
+
+
+def test_recommend_pads_when_everything_liked():
+    m = random_model(n_users=3, n_items=5)
+    R = sparse.csr_matrix(np.array([[1, 1, 1, 1, 0], [1, 1, 1, 1, 1], [0, 0, 0, 0, 0]], dtype=float))
+    ids, scores = recommend(m, [0, 1, 2], R, N=3)
+    assert ids[0, 0] == 4 and list(ids[0, 1:]) == [-1, -1] and np.isneginf(scores[0, 1:]).all()
+    assert list(ids[1]) == [-1, -1, -1]
+    assert (ids[2] >= 0).all()
+
+
+def fold_in_reference(Y, idx, d, alpha, lam):
+    dd = np.zeros(len(Y)); dd[idx] = d
+    C, p = np.diag(1 + alpha * dd), (dd > 0).astype(float)
+    return np.linalg.solve(Y.T @ C @ Y + lam * np.eye(Y.shape[1]), Y.T @ C @ p)
+
+
+def test_fold_in_matches_dense_normal_equations():
+    m = random_model(n_items=80, f=6)
+    rng = np.random.default_rng(5)
+    for _ in range(5):
+        idx = rng.choice(80, size=rng.integers(1, 15), replace=False)
+        d = rng.integers(1, 4, size=len(idx)).astype(float)
+        x = fold_in(m, idx, counts=d)
+        np.testing.assert_allclose(x, fold_in_reference(m.item_vectors, idx, d, m.alpha, m.regularization), rtol=1e-8, atol=1e-10)
+    R = sparse.random(20, 80, density=0.1, random_state=2, format='csr')
+    R.data = np.ceil(R.data * 3)
+    X = fold_in(m, R)
+    for u in range(20):
+        row = R[u]
+        np.testing.assert_allclose(X[u], fold_in_reference(m.item_vectors, row.indices, row.data, m.alpha, m.regularization), rtol=1e-8, atol=1e-10)
+    # an empty row: no likes at all gives the zero vector
+    np.testing.assert_allclose(fold_in(m, sparse.csr_matrix((1, 80)))[0], 0)
+    with pytest.raises(ValueError, match='columns'): fold_in(m, sparse.csr_matrix((1, 79)))
+    with pytest.raises(ValueError, match='counts'): fold_in(m, [1, 2], counts=[1])
+
+
+def test_fold_in_matches_loss_oracle():
+    loss = pytest.importorskip('wrmf_nb.loss')
+    m = random_model(n_items=60, f=5)
+    x = fold_in(m, [3, 9, 27], counts=[1, 2, 1])
+    np.testing.assert_allclose(x, loss.solve_vector_dense(m.item_vectors, [3, 9, 27], [1, 2, 1], m.alpha, m.regularization), rtol=1e-8)
+
+
+def test_recommend_new_user():
+    m = random_model(n_items=40, f=4)
+    ids, scores = recommend_new_user(m, [1, 2, 3], N=5)
+    x = fold_in(m, [1, 2, 3])
+    s = m.item_vectors @ x
+    s[[1, 2, 3]] = -np.inf
+    np.testing.assert_array_equal(ids, np.argsort(-s)[:5])
+    np.testing.assert_allclose(scores, np.sort(s)[::-1][:5])
+
+
+def test_category_agreement():
+    rng = np.random.default_rng(0)
+    cats = rng.integers(0, 5, size=400)
+    m = SimpleNamespace(item_vectors=np.eye(5)[cats] * 3 + rng.normal(scale=0.3, size=(400, 5)))
+    res = category_agreement(m, cats, N=10)
+    share = np.bincount(cats) / 400
+    assert res['baseline'] == pytest.approx(np.sum(share ** 2))
+    assert res['agreement'] > 0.95 and res['per_item'].shape == (400,)
+    res = category_agreement(m, cats, N=10, items=[0, 1, 2])
+    assert res['n_items'] == 3
+    with pytest.raises(ValueError, match='categories'): category_agreement(m, cats[:10])
+
+
+def test_fold_in_equals_exact_als_user_sweep():
+    "Folding in user u's row against fixed item vectors = the user vector one more exact (Cholesky) user half-sweep gives."
+    als = pytest.importorskip('wrmf_nb.als')
+    R = random_likes(60, 40, density=0.15, seed=4)
+    model = als.ALS(num_factors=6, regularization=0.3, alpha=12.0, iterations=3, solver='cholesky',
+                    dtype=np.float64, random_state=0)
+    model.fit(R)
+    Y_before = model.item_vectors.copy()
+    folded = fold_in(SimpleNamespace(item_vectors=Y_before, alpha=12.0, regularization=0.3), R)
+    model.iterations = 1
+    model.fit_partial(R)           # one more sweep: users first, solved exactly against Y_before
+    np.testing.assert_allclose(folded, model.user_vectors, rtol=1e-6, atol=1e-8)
+    # and the post-facing call: a model's own alpha/regularization are used by default
+    np.testing.assert_allclose(fold_in(model, R[5].indices), fold_in(model, R[5:6])[0], rtol=1e-10)

@@ -1,0 +1,165 @@
+"Thumbnail lookup against a local HTTP server that answers like the Sketchfab model API, and with no server."
+import json, socket, threading, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from wrmf_nb import thumbs as T
+
+MODELS = {
+    'm0': [{'url': 'http://img/m0-1024.jpg', 'width': 1024, 'height': 576},
+           {'url': 'http://img/m0-200.jpg', 'width': 200, 'height': 200}],
+    'm1': [{'url': 'http://img/m1-200.jpg', 'width': 200, 'height': 200}],
+    'm2': [{'url': 'http://img/m2-640.jpg', 'width': 640, 'height': 360}],   # no 200x200 image
+    'm4': [{'url': 'http://img/m4-200.jpg', 'width': 200, 'height': 200}],
+}                                                                            # 'm3': 404
+
+
+class Handler(BaseHTTPRequestHandler):
+    hits = []
+    delay = {}
+
+    def do_GET(self):
+        mid = self.path.rstrip('/').rsplit('/', 1)[-1]
+        Handler.hits.append(mid)
+        time.sleep(Handler.delay.get(mid, 0))
+        if mid == 'broken':
+            body, code = b'<html>oops</html>', 200
+        elif mid in MODELS:
+            body, code = json.dumps({'uid': mid, 'thumbnails': {'images': MODELS[mid]}}).encode(), 200
+        else:
+            body, code = json.dumps({'detail': 'Not found.'}).encode(), 404
+        self.send_response(code)
+        self.send_header('Content-Type', 'application/json')
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        try: self.wfile.write(body)
+        except OSError: pass
+
+    def log_message(self, *a): pass
+
+
+@pytest.fixture
+def server():
+    srv = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+    srv.daemon_threads = True
+    th = threading.Thread(target=srv.serve_forever, daemon=True)
+    th.start()
+    Handler.hits.clear(); Handler.delay.clear()
+    T.reset_offline()
+    yield f'http://127.0.0.1:{srv.server_address[1]}/i/models/{{mid}}'
+    srv.shutdown(); srv.server_close()
+    T.reset_offline()
+
+
+@pytest.fixture(autouse=True)
+def no_env(monkeypatch):
+    monkeypatch.delenv('WRMF_NB_OFFLINE', raising=False)
+    monkeypatch.delenv('WRMF_NB_CACHE', raising=False)
+
+
+def free_port():
+    s = socket.socket(); s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]; s.close()
+    return port
+
+
+# items 0..4 map to m0..m4; vectors chosen so the neighbours of item 0 are 1, 2, 3, 4 in that order
+Y = np.array([[1, 0], [.99, .14], [.9, .43], [.7, .71], [.1, .99]])
+model = SimpleNamespace(item_vectors=Y)
+idx_to_mid = {i: f'm{i}' for i in range(5)}
+names = ['Car', 'Truck', 'Bus', 'Bike', 'Tree']
+
+
+def test_fetch_like_the_api(server, tmp_path):
+    th = T.get_thumbnails(model, 0, idx_to_mid, N=5, names=names, base_url=server, cache_path=tmp_path)
+    assert th.ids == [0, 1, 2, 3, 4]
+    assert th[0] == 'http://img/m0-200.jpg' and th[1] == 'http://img/m1-200.jpg' and th[4] == 'http://img/m4-200.jpg'
+    assert th[2] == T.placeholder('Bus', 'm2')       # no 200x200 thumbnail -> card
+    assert th[3] == T.placeholder('Bike', 'm3')      # 404 -> card
+    assert not T.is_offline(server)
+    cache = json.loads((tmp_path / T.CACHE_FILE).read_text())
+    assert cache == {'m0': 'http://img/m0-200.jpg', 'm1': 'http://img/m1-200.jpg', 'm2': None, 'm3': None,
+                     'm4': 'http://img/m4-200.jpg'}
+    # second call: everything from the cache, no request at all
+    Handler.hits.clear()
+    again = T.get_thumbnails(model, 0, idx_to_mid, N=5, names=names, base_url=server, cache_path=tmp_path)
+    assert list(again) == list(th) and Handler.hits == []
+
+
+def test_post_call_with_dense_similarity(server, tmp_path, monkeypatch):
+    monkeypatch.setenv('WRMF_NB_CACHE', str(tmp_path))       # cache location from the environment
+    n = np.linalg.norm(Y, axis=1)
+    sim = Y @ Y.T / n[:, None] / n[None, :]
+    th = T.get_thumbnails(sim, 0, idx_to_mid, N=2, base_url=server)
+    assert list(th) == ['http://img/m0-200.jpg', 'http://img/m1-200.jpg']
+    assert (tmp_path / T.CACHE_FILE).exists()
+
+
+def test_malformed_answer_and_server_error_not_cached(server, tmp_path):
+    got = T.fetch_thumbnail_urls(['broken', 'm1'], base_url=server, cache_path=tmp_path)
+    assert got == {'broken': None, 'm1': 'http://img/m1-200.jpg'}
+    assert 'broken' not in T.load_cache(tmp_path)
+
+
+def test_no_server_placeholders_fast_and_remembered(tmp_path):
+    T.reset_offline()
+    url = f'http://127.0.0.1:{free_port()}/i/models/{{mid}}'
+    t0 = time.monotonic()
+    th = T.get_thumbnails(model, 0, idx_to_mid, N=5, names=names, base_url=url, cache_path=tmp_path, timeout=3)
+    assert time.monotonic() - t0 < 3.5
+    assert all(u.startswith('data:image/svg+xml;base64,') for u in th)
+    assert th[0] == T.placeholder('Car', 'm0')
+    assert T.is_offline(url)                        # remembered for the session...
+    t0 = time.monotonic()
+    T.get_thumbnails(model, 1, idx_to_mid, N=5, base_url=url, cache_path=tmp_path)
+    assert time.monotonic() - t0 < 0.5
+    assert T.load_cache(tmp_path) == {}             # failures are not cached
+    T.reset_offline()                               # ...until reset
+    assert not T.is_offline(url)
+
+
+def test_time_budget_is_for_the_whole_call(server, tmp_path):
+    for m in MODELS: Handler.delay[m] = 5.0          # a server far too slow for the budget
+    t0 = time.monotonic()
+    th = T.get_thumbnails(model, 0, idx_to_mid, N=5, base_url=server, cache_path=tmp_path, timeout=1.0)
+    elapsed = time.monotonic() - t0
+    assert elapsed < 1.6, elapsed
+    assert all(u.startswith('data:') for u in th)
+    assert T.is_offline(server)
+    assert Handler.hits == ['m0']                    # gave up after the first failed request
+
+
+def test_offline_switches(server, tmp_path, monkeypatch):
+    T.get_thumbnails(model, 0, idx_to_mid, N=2, base_url=server, cache_path=tmp_path, offline=True)
+    assert Handler.hits == []
+    monkeypatch.setenv('WRMF_NB_OFFLINE', '1')
+    assert T.is_offline(server)
+    T.get_thumbnails(model, 0, idx_to_mid, N=2, base_url=server, cache_path=tmp_path)
+    assert Handler.hits == []
+
+
+def test_display_thumbs_html(tmp_path):
+    th = T.get_thumbnails(model, 2, idx_to_mid, N=4, names=names, cache_path=tmp_path, offline=True)
+    h = T.display_thumbs(th, N=3)
+    assert h.data.count('<img') == 4 and 'Input model' in h.data and 'Similar models' in h.data
+    assert h.data.index('Bus') < h.data.index('Similar models')   # the input model comes first
+    h2 = T.display_thumbs(['http://a/1.jpg', 'http://a/2.jpg'], N=5, names=['<b>x</b>', 'y'])
+    assert h2.data.count('<img') == 2 and '&lt;b&gt;x' in h2.data
+
+
+def test_bad_inputs():
+    with pytest.raises(KeyError, match='not in idx_to_mid'):
+        T.get_thumbnails(model, 0, {0: 'm0'}, N=3, offline=True, cache_path='/nonexistent/dir')
+    with pytest.raises(ValueError, match='square'):
+        T.get_thumbnails(np.zeros((5, 2)), 0, idx_to_mid, offline=True)
+    with pytest.raises(IndexError, match='out of range'):
+        T.get_thumbnails(model, 9, idx_to_mid, offline=True)
+
+
+def test_display_without_ipython(monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, 'IPython.display', None)     # import fails as if IPython were missing
+    h = T.display_thumbs(['http://a/1.jpg', 'http://a/2.jpg'], N=1)
+    assert h.data.count('<img') == 2 and h._repr_html_() == h.data
