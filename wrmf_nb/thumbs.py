@@ -212,9 +212,9 @@ def get_thumbnails(sim, # item-item similarity matrix (dense or sparse) or a fit
                    idx_to_mid, # item index -> Sketchfab model id (dict or list)
                    N:int=10, # how many images: the item itself and N-1 neighbours
                    names=None, # item index (or model id) -> model name, for captions and placeholders
-                   **kwargs, # passed on to `thumbnails_for`: base_url, timeout, cache_path, offline, size, verbose, colors
-                  )->Thumbnails:
-    "Thumbnail URLs of item `idx` and its `N-1` most similar items; placeholders where unknown."
+                   **kwargs,
+                  )->Thumbnails: # image URLs, the input item first; also carries `.ids`, `.mids` and `.names`
+    "Thumbnail URLs of item `idx` and its `N-1` most similar items; placeholders where unknown. `kwargs` go to `thumbnails_for` (base_url, timeout, cache_path, offline, size, verbose, colors)."
     return thumbnails_for(_neighbours(sim, int(idx), N), idx_to_mid, names=names, **kwargs)
 
 # %% ../nbs/08_thumbnails.ipynb #cc75502e
