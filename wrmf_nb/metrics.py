@@ -104,20 +104,37 @@ def calculate_mse(model,            # anything with `user_vectors` (users x f) a
     if len(users) == 0: return float('nan')
     return calculate_mses(model, [R], users)[0]
 
-# %% ../nbs/04_metrics.ipynb #a05b3f13
+# %% ../nbs/04_metrics.ipynb #2f585944
+@njit(parallel=True, cache=True, fastmath={'reassoc'})   # reassoc: lets the float64 dot products use SIMD
+def _sq_cross(X, Y, users, ptr, idx, data, out):
+    "Per evaluated user r (row u = users[r]): out[r] = (sum of r_ui^2, sum of r_ui * x_u.y_i) over the row's non-zeros, in float64."
+    f = X.shape[1]
+    for r in prange(users.shape[0]):
+        u = users[r]
+        sq, cross = 0.0, 0.0
+        for p in range(ptr[u], ptr[u + 1]):
+            v, j, s = np.float64(data[p]), idx[p], 0.0
+            for ff in range(f): s += np.float64(X[u, ff]) * np.float64(Y[j, ff])   # float() would keep float32
+            sq += v * v; cross += v * s
+        out[r, 0], out[r, 1] = sq, cross
+
+_sq_cross_serial = njit(cache=True, fastmath={'reassoc'})(_sq_cross.py_func)
+
 def calculate_mses(model, ratings_list:list, user_index=None)->list:
     "`calculate_mse` for each matrix of `ratings_list`, sharing the work that does not depend on the ratings."
     X, Y = _vectors(model)
     users = _users(user_index, X.shape[0])
     if len(users) == 0: return [float('nan')] * len(ratings_list)
-    Xs, Y = X[users].astype(np.float64), Y.astype(np.float64)
-    out = []
-    with _blas_threads(numba.get_num_threads() if Y.size >= _PARALLEL_CELLS // 8 else 1):
-        quad = float(np.einsum('ij,ij->', Xs @ (Y.T @ Y), Xs))
-        for ratings in ratings_list:
-            Rs = _labels(ratings, (X.shape[0], Y.shape[0]))[users]
-            sq, cross = float(np.dot(Rs.data, Rs.data)), float(np.einsum('ij,ij->', np.asarray(Rs @ Y), Xs))
-            out.append((sq - 2 * cross + quad) / (len(users) * Y.shape[0]))
+    Xs, Y64 = X[users].astype(np.float64), Y.astype(np.float64)
+    with _blas_threads(1):     # small products; idle multi-threaded BLAS workers would spin against numba's threads
+        quad = float(np.einsum('ij,ij->', Xs @ (Y64.T @ Y64), Xs))
+    out, part = [], np.empty((len(users), 2))
+    for ratings in ratings_list:
+        R = _labels(ratings, (X.shape[0], Y.shape[0]))
+        kernel = _sq_cross if R.nnz * X.shape[1] >= _PARALLEL_CELLS else _sq_cross_serial
+        kernel(X, Y, users, R.indptr.astype(np.int64), R.indices.astype(np.int64), R.data, part)
+        sq, cross = part.sum(axis=0)
+        out.append(float((sq - 2 * cross + quad) / (len(users) * Y.shape[0])))
     return out
 
 # %% ../nbs/04_metrics.ipynb #1eba4646
@@ -158,105 +175,123 @@ def _before(s1, i1, s2, i2):
     "Does (score s1, item i1) rank before (s2, i2)? Higher score first, lower item index on ties."
     return s1 > s2 or (s1 == s2 and i1 < i2)
 
-# %% ../nbs/04_metrics.ipynb #bfa46ed1
-@njit(cache=True)
-def _auc(sc, mark, r0, r1, rel_idx, e0, e1, exc_idx, nrel, nneg):
-    "AUC of one user: the share of (relevant, non-relevant) pairs in the right order."
-    m = sc.shape[0]
-    correct = 0
-    if nrel <= 32:
-        # few relevant items: for each, count every item ranked after it with a branch-free scan,
-        # then take out the excluded and relevant items from that count
-        for p in range(r0, r1):
-            i = rel_idx[p]
-            if mark[i] != 1: continue
-            s = sc[i]
-            lt, le = 0, 0
-            for j in range(m):
-                lt += sc[j] < s
-                le += sc[j] <= s
-            after = lt
-            if le - lt > 1:                      # other items share this score: the higher indices rank after
-                for j in range(i + 1, m):
-                    after += sc[j] == s
-            for q in range(e0, e1):
-                j = exc_idx[q]
-                if _before(s, i, sc[j], j): after -= 1
-            for q in range(r0, r1):
-                j = rel_idx[q]
-                if mark[j] == 1 and _before(s, i, sc[j], j): after -= 1
-            correct += after
-    else:
-        # many relevant items: sort them, then place every non-relevant candidate among them
-        ps, pi = np.empty(nrel, sc.dtype), np.empty(nrel, np.int64)
-        q = 0
-        for p in range(r0, r1):
-            j = rel_idx[p]
-            if mark[j] == 1:
-                ps[q] = sc[j]; pi[q] = j; q += 1
-        order = np.argsort(-ps, kind='mergesort')  # score descending; stable, so ties keep index order
-        ps, pi = ps[order], pi[order]
-        for j in range(m):
-            if mark[j] != 0: continue
-            s = sc[j]
-            if s < ps[nrel - 1]:                   # below every relevant item
-                correct += nrel; continue
-            if s > ps[0]: continue                 # above every relevant item
-            lo, hi = 0, nrel
-            while lo < hi:                         # relevant items ranked before candidate j
-                mid = (lo + hi) // 2
-                if _before(ps[mid], pi[mid], s, j): lo = mid + 1
-                else: hi = mid
-            correct += lo
-    return correct / (nrel * nneg)
+# %% ../nbs/04_metrics.ipynb #76fee931
+_FEW = 32        # up to this many relevant items, the AUC counts with one scan per relevant item
+_CHUNK = 2048    # items per stretch of a user's scores: 8 KB, stays in the L1 cache for all the scans over it
 
-# %% ../nbs/04_metrics.ipynb #3dd53fea
+@njit(cache=True, inline='always')
+def _count_after(sc, j0, j1, i, s, acc):
+    "How many items of sc[j0:j1] other than i rank after item i (score s): lower scores, or equal scores at higher indices."
+    acc[0] = 0            # an int32 cell the caller allocated: counting into it keeps the SIMD loop 8 lanes wide
+    if j1 <= i:
+        for j in range(j0, j1): acc[0] += sc[j] < s
+    elif j0 > i:
+        for j in range(j0, j1): acc[0] += sc[j] <= s
+    else:
+        for j in range(j0, i): acc[0] += sc[j] < s
+        for j in range(i + 1, j1): acc[0] += sc[j] <= s
+    return acc[0]
+
 @njit(cache=True)
-def _rank_one(sc, u, rel_ptr, rel_idx, exc_ptr, exc_idx, k, want_auc, disc, mark, ts, ti, res, top):
-    "Rank one user's scores `sc`: fill res = [precision, recall, ap, ndcg, auc, n_relevant] at k and top = top-k items."
-    m = sc.shape[0]
-    nexc, nrel = 0, 0
-    for p in range(exc_ptr[u], exc_ptr[u + 1]):
-        mark[exc_idx[p]] = 2; nexc += 1
-    for p in range(rel_ptr[u], rel_ptr[u + 1]):
-        if mark[rel_idx[p]] == 0:
-            mark[rel_idx[p]] = 1; nrel += 1
-    # partial selection: strict > keeps the lower index ahead on ties
-    for t in range(k):
-        ts[t] = -np.inf; ti[t] = -1
-    for j0 in range(0, m, 64):
-        j1 = min(m, j0 + 64)
-        thr, above = ts[k - 1], 0
-        for j in range(j0, j1):                   # a branch-free count first: most stretches hold no candidate
-            above += sc[j] > thr
-        if above == 0: continue
-        for j in range(j0, j1):
-            s = sc[j]
-            if s > ts[k - 1] and mark[j] != 2:
-                p = k - 1
-                while p > 0 and ts[p - 1] < s:
-                    ts[p] = ts[p - 1]; ti[p] = ti[p - 1]; p -= 1
-                ts[p] = s; ti[p] = j
-    hits, ap, dcg = 0, 0.0, 0.0
-    for t in range(k):
-        j = ti[t]
-        top[t] = j
-        if j >= 0 and mark[j] == 1:
-            hits += 1; ap += hits / (t + 1.0); dcg += disc[t]
+def _auc_many(sc, mark, r0, r1, rel_idx, nrel):
+    "Correctly ordered (relevant, non-relevant) pairs of one user with many relevant items: sort those, place the rest."
+    ps, pi = np.empty(nrel, sc.dtype), np.empty(nrel, np.int64)
+    q = 0
+    for p in range(r0, r1):
+        j = rel_idx[p]
+        if mark[j] == 1:
+            ps[q] = sc[j]; pi[q] = j; q += 1
+    order = np.argsort(-ps, kind='mergesort')  # score descending; stable, so ties keep index order
+    ps, pi = ps[order], pi[order]
+    correct = 0
+    for j in range(sc.shape[0]):
+        if mark[j] != 0: continue
+        s = sc[j]
+        if s < ps[nrel - 1]:                   # below every relevant item
+            correct += nrel; continue
+        if s > ps[0]: continue                 # above every relevant item
+        lo, hi = 0, nrel
+        while lo < hi:                         # relevant items ranked before candidate j
+            mid = (lo + hi) // 2
+            if _before(ps[mid], pi[mid], s, j): lo = mid + 1
+            else: hi = mid
+        correct += lo
+    return correct
+
+# %% ../nbs/04_metrics.ipynb #71e050e8
+@njit(cache=True)
+def _topk_metrics(res, hits, ap, dcg, nrel, k, disc):
+    "Fill res[0:4] = precision, recall, AP, NDCG at k and res[5] = n_relevant from the hits of a top-k list."
     res[0], res[5] = hits / k, nrel
     res[1] = res[2] = res[3] = 0.0
     if nrel > 0:
         kk, idcg = min(k, nrel), 0.0
         for t in range(kk): idcg += disc[t]
         res[1], res[2], res[3] = hits / nrel, ap / kk, dcg / idcg
+
+@njit(cache=True)
+def _rank_one(sc, u, rel_ptr, rel_idx, exc_ptr, exc_idx, k, want_auc, disc, mark, ts, ti, pi, cnt, res, top):
+    "Rank one user's scores `sc`: fill res = [precision, recall, ap, ndcg, auc, n_relevant] at k and top = top-k items."
+    m = sc.shape[0]
+    acc = np.zeros(1, np.int32)
+    nexc, nrel = 0, 0
+    for p in range(exc_ptr[u], exc_ptr[u + 1]):
+        mark[exc_idx[p]] = 2; nexc += 1
+    for p in range(rel_ptr[u], rel_ptr[u + 1]):
+        if mark[rel_idx[p]] == 0:
+            mark[rel_idx[p]] = 1; nrel += 1
+    npos = 0                                      # the relevant candidates, counted during the walk when few
+    if want_auc and nrel <= _FEW:
+        for p in range(rel_ptr[u], rel_ptr[u + 1]):
+            if mark[rel_idx[p]] == 1:
+                pi[npos] = rel_idx[p]; cnt[npos] = 0; npos += 1
+    for t in range(k):
+        ts[t] = -np.inf; ti[t] = -1
+    for c0 in range(0, m, _CHUNK):
+        c1 = min(m, c0 + _CHUNK)
+        # partial selection: strict > keeps the lower index ahead on ties
+        for j0 in range(c0, c1, 64):
+            j1 = min(c1, j0 + 64)
+            thr, above = ts[k - 1], 0
+            for j in range(j0, j1):               # a branch-free count first: most stretches hold no candidate
+                above += sc[j] > thr
+            if above == 0: continue
+            for j in range(j0, j1):
+                s = sc[j]
+                if s > ts[k - 1] and mark[j] != 2:
+                    p = k - 1
+                    while p > 0 and ts[p - 1] < s:
+                        ts[p] = ts[p - 1]; ti[p] = ti[p - 1]; p -= 1
+                    ts[p] = s; ti[p] = j
+        for q in range(npos):                     # items of this stretch ranked after each relevant item
+            cnt[q] += _count_after(sc, c0, c1, pi[q], sc[pi[q]], acc)
+    hits, ap, dcg = 0, 0.0, 0.0
+    for t in range(k):
+        j = ti[t]
+        top[t] = j
+        if j >= 0 and mark[j] == 1:
+            hits += 1; ap += hits / (t + 1.0); dcg += disc[t]
+    _topk_metrics(res, hits, ap, dcg, nrel, k, disc)
     nneg = m - nexc - nrel
+    res[4] = np.nan
     if want_auc and nrel > 0 and nneg > 0:
-        res[4] = _auc(sc, mark, rel_ptr[u], rel_ptr[u + 1], rel_idx, exc_ptr[u], exc_ptr[u + 1], exc_idx, nrel, nneg)
-    else: res[4] = np.nan
+        if npos:
+            correct = 0
+            for q in range(npos):
+                i = pi[q]; s = sc[i]
+                after = cnt[q]
+                for p in range(exc_ptr[u], exc_ptr[u + 1]):   # excluded items are no candidates
+                    j = exc_idx[p]
+                    if _before(s, i, sc[j], j): after -= 1
+                for q2 in range(npos):                       # relevant items are no negatives
+                    if _before(s, i, sc[pi[q2]], pi[q2]): after -= 1
+                correct += after
+        else: correct = _auc_many(sc, mark, rel_ptr[u], rel_ptr[u + 1], rel_idx, nrel)
+        res[4] = correct / (nrel * nneg)
     for p in range(exc_ptr[u], exc_ptr[u + 1]): mark[exc_idx[p]] = 0
     for p in range(rel_ptr[u], rel_ptr[u + 1]): mark[rel_idx[p]] = 0
 
-# %% ../nbs/04_metrics.ipynb #c2c1c0e9
+# %% ../nbs/04_metrics.ipynb #d4018a5b
 @njit(parallel=True, cache=True)
 def _rank_kernel(X, Yt, users, rel_ptr, rel_idx, exc_ptr, exc_idx, k, want_auc, B, nchunks, res, top):
     "Per-user [precision, recall, ap, ndcg, auc, n_relevant] at k into `res`, top-k items into `top`, for `users`."
@@ -268,19 +303,23 @@ def _rank_kernel(X, Yt, users, rel_ptr, rel_idx, exc_ptr, exc_idx, k, want_auc, 
         Xb, S = np.empty((B, f), X.dtype), np.empty((B, m), X.dtype)     # per-chunk scratch, allocated once
         mark = np.zeros(m, np.uint8)
         ts, ti = np.empty(k, X.dtype), np.empty(k, np.int64)
+        pi, cnt = np.empty(_FEW, np.int64), np.empty(_FEW, np.int64)
         for blk in range(c * nblocks // nchunks, (c + 1) * nblocks // nchunks):
             lo, hi = blk * B, min(n, (blk + 1) * B)
             for r in range(lo, hi): Xb[r - lo] = X[users[r]]
             np.dot(Xb[:hi - lo], Yt, S[:hi - lo])                        # the block's scores: one BLAS call
             for r in range(lo, hi):
                 _rank_one(S[r - lo], users[r], rel_ptr, rel_idx, exc_ptr, exc_idx, k, want_auc, disc, mark, ts, ti,
-                          res[r], top[r])
+                          pi, cnt, res[r], top[r])
 
 # %% ../nbs/04_metrics.ipynb #ad531477
 _rank_kernel_serial = njit(cache=True)(_rank_kernel.py_func)   # the same code on one thread, for small problems
 
-# %% ../nbs/04_metrics.ipynb #1bdb8352
-_TILE = 1024
+# %% ../nbs/04_metrics.ipynb #4a567306
+_TILE = 256         # items per tile
+_FULL_BLOCK = 256   # most users per block when every score is needed
+_LAYERS = 64        # most packed tiles of relevant items per block; a user whose item finds no room is ranked row by row
+_TOPK_BLOCK = 512   # most users per block: the more, the better BLAS does, as long as every thread gets two blocks
 
 def _sorted_tiles(Y):
     "Item factors in order of decreasing norm, cut into contiguous (f x _TILE) tiles: (tiles, item of each slot or -1, norm of each tile's first item)."
@@ -307,33 +346,42 @@ def _in_row(idx, lo, hi, j):
 
 @njit(parallel=True, cache=True)
 def _topk_kernel(X, tiles, slot, tile_max, users, rel_ptr, rel_idx, exc_ptr, exc_idx, k, B, nchunks, slack, res, top):
-    "Top-k items and precision at k for `users`, visiting items by decreasing norm and stopping by Cauchy-Schwarz."
+    "Top-k items and the top-k metrics for `users`, visiting items by decreasing norm and stopping by Cauchy-Schwarz."
     n, f, T = users.shape[0], X.shape[1], tiles.shape[2]
     nblocks, ntiles = (n + B - 1) // B, tiles.shape[0]
+    disc = np.empty(k)
+    for q in range(k): disc[q] = 1.0 / math.log2(q + 2.0)
     for c in prange(nchunks):
-        Xb, S = np.empty((B, f), X.dtype), np.empty((B, T), X.dtype)
+        Xb, Xa, S = np.empty((B, f), X.dtype), np.empty((B, f), X.dtype), np.empty((B, T), X.dtype)
         xn, ts, ti = np.empty(B), np.empty((B, k), X.dtype), np.empty((B, k), np.int64)
+        act = np.empty(B, np.int64)
         for blk in range(c * nblocks // nchunks, (c + 1) * nblocks // nchunks):
             lo, hi = blk * B, min(n, (blk + 1) * B)
             w = hi - lo
             for r in range(lo, hi):
                 Xb[r - lo] = X[users[r]]
                 q = 0.0
-                for ff in range(f): q += float(Xb[r - lo, ff]) ** 2
+                for ff in range(f): q += np.float64(Xb[r - lo, ff]) ** 2
                 xn[r - lo] = math.sqrt(q) * slack
                 for t in range(k):
                     ts[r - lo, t] = -np.inf; ti[r - lo, t] = -1
+            na = w
+            for b in range(w): act[b] = b
             for tile in range(ntiles):
-                busy = False
-                for b in range(w):
+                busy = 0                                  # the users that may still gain from this tile
+                for a in range(na):
+                    b = act[a]
                     if ti[b, k - 1] < 0 or xn[b] * tile_max[tile] >= ts[b, k - 1]:
-                        busy = True; break
-                if not busy: break
-                np.dot(Xb[:w], tiles[tile], S[:w])
-                for b in range(w):
+                        act[busy] = b; busy += 1
+                na = busy
+                if na == 0: break
+                for a in range(na): Xa[a] = Xb[act[a]]
+                np.dot(Xa[:na], tiles[tile], S[:na])      # scores of the busy users only
+                for a in range(na):
+                    b = act[a]
                     u = users[lo + b]
                     e0, e1 = exc_ptr[u], exc_ptr[u + 1]
-                    thr, row = ts[b, k - 1], S[b]
+                    thr, row = ts[b, k - 1], S[a]
                     above = 0
                     for jj in range(T):                   # branch-free count first, as in _rank_one
                         above += row[jj] >= thr
@@ -348,16 +396,138 @@ def _topk_kernel(X, tiles, slot, tile_max, users, rel_ptr, rel_idx, exc_ptr, exc
                             ts[b, p] = ts[b, p - 1]; ti[b, p] = ti[b, p - 1]; p -= 1
                         ts[b, p] = s; ti[b, p] = j
             for r in range(lo, hi):
-                u, hits = users[r], 0
+                u, nrel = users[r], 0
+                e, e1 = exc_ptr[u], exc_ptr[u + 1]
+                for p in range(rel_ptr[u], rel_ptr[u + 1]):    # relevant candidates: merge the two sorted rows
+                    j = rel_idx[p]
+                    while e < e1 and exc_idx[e] < j: e += 1
+                    if e == e1 or exc_idx[e] != j: nrel += 1
+                hits, ap, dcg = 0, 0.0, 0.0
                 for t in range(k):
                     j = ti[r - lo, t]
                     top[r, t] = j
-                    if j >= 0 and _in_row(rel_idx, rel_ptr[u], rel_ptr[u + 1], j): hits += 1   # never an excluded item
-                res[r, 0] = hits / k
+                    if j >= 0 and _in_row(rel_idx, rel_ptr[u], rel_ptr[u + 1], j):   # never an excluded item
+                        hits += 1; ap += hits / (t + 1.0); dcg += disc[t]
+                _topk_metrics(res[r], hits, ap, dcg, nrel, k, disc)
 
 _topk_kernel_serial = njit(cache=True)(_topk_kernel.py_func)
 
-# %% ../nbs/04_metrics.ipynb #98fdf19d
+# %% ../nbs/04_metrics.ipynb #dcb99cfc
+def _item_tiles(Y):
+    "Item factors in index order, zero-padded and cut into contiguous (f x _TILE) tiles."
+    n, f = Y.shape
+    nt = -(-n // _TILE)
+    P = np.zeros((nt * _TILE, f), Y.dtype)
+    P[:n] = Y
+    return np.ascontiguousarray(P.reshape(nt, _TILE, f).transpose(0, 2, 1))
+
+@njit(parallel=True, cache=True)
+def _tiled_kernel(X, tiles, m, users, rel_ptr, rel_idx, exc_ptr, exc_idx, k, B, nchunks, res, top, redo):
+    "Like `_rank_kernel` with the AUC, tile by tile; users it cannot rank exactly this way get redo[r] = 1."
+    n, f, T, nt = users.shape[0], X.shape[1], tiles.shape[2], tiles.shape[0]
+    nblocks = (n + B - 1) // B
+    disc = np.empty(k)
+    for q in range(k): disc[q] = 1.0 / math.log2(q + 2.0)
+    for c in prange(nchunks):
+        Xb, S, V = np.zeros((B, f), X.dtype), np.empty((B, T), X.dtype), np.zeros((f, T), X.dtype)
+        colitem, lay = np.empty((_LAYERS, T), np.int64), np.empty((B, _FEW), np.int64)
+        ts, ti = np.empty((B, k), X.dtype), np.empty((B, k), np.int64)
+        pi, ps = np.empty((B, _FEW), np.int64), np.empty((B, _FEW), X.dtype)
+        cnt, npos, nrel = np.empty((B, _FEW), np.int64), np.empty(B, np.int64), np.empty(B, np.int64)
+        ep, ok = np.empty(B, np.int64), np.empty(B, np.bool_)
+        acc = np.zeros(1, np.int32)
+        for blk in range(c * nblocks // nchunks, (c + 1) * nblocks // nchunks):
+            lo, hi = blk * B, min(n, (blk + 1) * B)
+            w = hi - lo
+            Xb[:] = 0                                                    # the same (B x f) shape for every product
+            for b in range(w):
+                u = users[lo + b]
+                Xb[b] = X[u]
+                for t in range(k):
+                    ts[b, t] = -np.inf; ti[b, t] = -1
+                nr, e, e1 = 0, exc_ptr[u], exc_ptr[u + 1]                # relevant candidates: merge the sorted rows
+                for p in range(rel_ptr[u], rel_ptr[u + 1]):
+                    j = rel_idx[p]
+                    while e < e1 and exc_idx[e] < j: e += 1
+                    if e < e1 and exc_idx[e] == j: continue
+                    if nr < _FEW: pi[b, nr] = j; cnt[b, nr] = 0
+                    nr += 1
+                nrel[b], npos[b], ok[b], ep[b] = nr, min(nr, _FEW), nr <= _FEW, exc_ptr[u]
+            # the relevant items' scores, each from the same row and column of a product of the same shape
+            nl = 0                                                       # layers of packed tiles in use
+            for b in range(w):
+                for q in range(npos[b]):
+                    j = pi[b, q]
+                    cc, v = j % T, 0
+                    while v < nl and colitem[v, cc] != -1 and colitem[v, cc] != j: v += 1
+                    if v == _LAYERS:
+                        ok[b] = False; lay[b, q] = -1; continue
+                    if v == nl:
+                        colitem[nl, :] = -1; nl += 1
+                    colitem[v, cc], lay[b, q] = j, v
+            for v in range(nl):
+                for cc in range(T):
+                    if colitem[v, cc] >= 0: V[:, cc] = tiles[colitem[v, cc] // T, :, cc]
+                np.dot(Xb, V, S)
+                for b in range(w):
+                    for q in range(npos[b]):
+                        if lay[b, q] == v: ps[b, q] = S[b, pi[b, q] % T]
+            for tl in range(nt):
+                t0 = tl * T
+                L = min(m, t0 + T) - t0                                  # real items in this tile
+                np.dot(Xb, tiles[tl], S)
+                for b in range(w):
+                    if not ok[b]: continue
+                    u, row = users[lo + b], S[b]
+                    e0, e1 = exc_ptr[u], exc_ptr[u + 1]
+                    for j0 in range(0, L, 64):                           # top k, items in index order: strict >
+                        j1 = min(L, j0 + 64)
+                        thr = ts[b, k - 1]
+                        acc[0] = 0
+                        for j in range(j0, j1): acc[0] += row[j] > thr
+                        if acc[0] == 0: continue
+                        for j in range(j0, j1):
+                            s = row[j]
+                            if s > ts[b, k - 1]:
+                                if e1 > e0 and _in_row(exc_idx, e0, e1, t0 + j): continue
+                                p = k - 1
+                                while p > 0 and ts[b, p - 1] < s:
+                                    ts[b, p] = ts[b, p - 1]; ti[b, p] = ti[b, p - 1]; p -= 1
+                                ts[b, p] = s; ti[b, p] = t0 + j
+                    e = ep[b]
+                    for q in range(npos[b]):
+                        i, s = pi[b, q] - t0, ps[b, q]
+                        cnt[b, q] += _count_after(row, 0, L, i, s, acc)
+                        if 0 <= i < L and row[i] != s: ok[b] = False     # not the packed tile's score: redo the user
+                        for p in range(e, e1):                           # excluded items of this tile are no candidates
+                            j = exc_idx[p] - t0
+                            if j >= L: break
+                            if row[j] < s or (row[j] == s and j > i): cnt[b, q] -= 1
+                    while ep[b] < e1 and exc_idx[ep[b]] < t0 + L: ep[b] += 1
+            for b in range(w):
+                r, u = lo + b, users[lo + b]
+                if not ok[b]:
+                    redo[r] = 1; continue
+                hits, ap, dcg = 0, 0.0, 0.0
+                for t in range(k):
+                    j = ti[b, t]
+                    top[r, t] = j
+                    if j >= 0 and _in_row(rel_idx, rel_ptr[u], rel_ptr[u + 1], j):
+                        hits += 1; ap += hits / (t + 1.0); dcg += disc[t]
+                _topk_metrics(res[r], hits, ap, dcg, nrel[b], k, disc)
+                nneg = m - (exc_ptr[u + 1] - exc_ptr[u]) - nrel[b]
+                res[r, 4] = np.nan
+                if nrel[b] > 0 and nneg > 0:
+                    correct = 0
+                    for q in range(npos[b]):
+                        correct += cnt[b, q]
+                        for q2 in range(npos[b]):                        # relevant items are no negatives
+                            if _before(ps[b, q], pi[b, q], ps[b, q2], pi[b, q2]): correct -= 1
+                    res[r, 4] = correct / (nrel[b] * nneg)
+
+_tiled_kernel_serial = njit(cache=True)(_tiled_kernel.py_func)
+
+# %% ../nbs/04_metrics.ipynb #2168a555
 _BLOCK_BYTES = 8 * 2**20       # largest block of scores one thread holds
 
 def _block_size(n_items:int, itemsize:int)->int:
@@ -382,18 +552,28 @@ def _rank(model, ratings, k, user_index, exclude, want_auc):
     nblocks = (n + B - 1) // B
     nchunks = max(1, min(nblocks, 4 * threads))
     with _blas_threads(1):
-        if want_auc:
-            kernel = _rank_kernel if threads > 1 else _rank_kernel_serial
-            kernel(X, np.ascontiguousarray(Y.T), users, i64(R.indptr), i64(R.indices), i64(E.indptr), i64(E.indices),
-                   k, True, B, nchunks, res, top)
+        if want_auc:                      # every score: tile by tile, then row by row for the users handed back
+            Bt = max(1, min(_FULL_BLOCK, -(-n // (2 * threads))))
+            redo = np.zeros(n, np.uint8)
+            kernel = _tiled_kernel if threads > 1 else _tiled_kernel_serial
+            kernel(X, _item_tiles(Y), Y.shape[0], users, i64(R.indptr), i64(R.indices), i64(E.indptr), i64(E.indices),
+                   k, Bt, max(1, min(-(-n // Bt), 4 * threads)), res, top, redo)
+            back = np.flatnonzero(redo)
+            if len(back):
+                sub_res, sub_top = np.zeros((len(back), 6)), np.full((len(back), k), -1, np.int64)
+                B = min(len(back), B)
+                kernel = _rank_kernel if threads > 1 and len(back) * Y.shape[0] >= _PARALLEL_CELLS else _rank_kernel_serial
+                kernel(X, np.ascontiguousarray(Y.T), users[back], i64(R.indptr), i64(R.indices), i64(E.indptr),
+                       i64(E.indices), k, True, B, max(1, min(-(-len(back) // B), 4 * threads)), sub_res, sub_top)
+                res[back], top[back] = sub_res, sub_top
         else:                             # top k only: the Cauchy-Schwarz shortcut
             tiles, slot, tile_max = _sorted_tiles(Y)
             slack = 1 + 2 * Y.shape[1] * float(np.finfo(Y.dtype).eps)
             kernel = _topk_kernel if threads > 1 else _topk_kernel_serial
-            B = min(B, 64)
+            B = max(1, min(_TOPK_BLOCK, -(-n // (2 * threads))))
             kernel(X, tiles, slot, tile_max, users, i64(R.indptr), i64(R.indices), i64(E.indptr), i64(E.indices),
                    k, B, max(1, min(-(-n // B), 4 * threads)), slack, res, top)
-            res[:, 1:] = np.nan           # only precision is computed on this path
+            res[:, 4] = np.nan            # everything but the AUC is computed on this path
     return users, res, top
 
 def user_metrics(model,            # anything with `user_vectors` and `item_vectors`
@@ -401,15 +581,16 @@ def user_metrics(model,            # anything with `user_vectors` and `item_vect
                  k:int=5,          # length of the recommended list
                  user_index=None,  # users to evaluate; None or empty: every user
                  exclude=None,     # users x items matrix of items to leave out of the ranking (the training likes), or None
+                 auc:bool=True,    # compute the AUC (every score of every user); False: the top-k metrics only, much faster
                 )->pd.DataFrame:
-    "One row per evaluated user: precision, recall, AP, NDCG and AUC at `k` and the number of relevant items."
-    users, res, _ = _rank(model, ratings, k, user_index, exclude, True)
+    "One row per evaluated user: precision, recall, AP, NDCG (and AUC) at `k` and the number of relevant items."
+    users, res, _ = _rank(model, ratings, k, user_index, exclude, bool(auc))
     df = pd.DataFrame(res[:, :5], columns=_COLUMNS[1:6])
     df.insert(0, 'user', users)
     df['n_relevant'] = res[:, 5].astype(np.int64)
-    return df
+    return df if auc else df.drop(columns='auc')
 
-# %% ../nbs/04_metrics.ipynb #a4f9377f
+# %% ../nbs/04_metrics.ipynb #11ab0095
 def precision_at_k(model,            # anything with `user_vectors` and `item_vectors`
                    ratings,          # users x items matrix of relevant items
                    k:int=5,          # length of the recommended list
@@ -450,13 +631,15 @@ def ranking_metrics(model,            # anything with `user_vectors` and `item_v
                     k:int=5,          # length of the recommended list
                     user_index=None,  # users to evaluate; None or empty: every user
                     exclude=None,     # items to leave out of each user's ranking (the training likes), or None
+                    auc:bool=True,    # compute the AUC (every score of every user); False: leave it out, much faster
                    )->dict:
-    "Mean precision, recall, MAP, NDCG at `k` and AUC, over the evaluated users with at least one relevant item."
-    users, res, _ = _rank(model, test, k, user_index, exclude, True)
+    "Mean precision, recall, MAP, NDCG at `k` (and AUC), over the evaluated users with at least one relevant item."
+    users, res, _ = _rank(model, test, k, user_index, exclude, bool(auc))
     ok = res[:, 5] > 0
     out = {name: float(res[ok, i].mean()) if ok.any() else float('nan')
            for i, name in enumerate(['precision', 'recall', 'map', 'ndcg'])}
-    auc = res[ok, 4]
-    auc = auc[~np.isnan(auc)]
-    out['auc'] = float(auc.mean()) if len(auc) else float('nan')
+    if auc:
+        a = res[ok, 4]
+        a = a[~np.isnan(a)]
+        out['auc'] = float(a.mean()) if len(a) else float('nan')
     return out
