@@ -1,5 +1,5 @@
 "The ALS engine (wrmf_nb.als) against the numpy oracles of chapter 0, and the model's API as the post drives it."
-import copy, itertools, pickle
+import copy, itertools, os, pickle
 
 import numba
 import numpy as np
@@ -336,3 +336,31 @@ def test_params_repr_threads_and_progress(capsys):
     assert 'ALS' in capsys.readouterr().err            # the tqdm bar
     m.dtype = np.float32; m.fit_partial(random_counts(20, 10, 0.3, 20))
     assert m.user_vectors.dtype == np.float32
+
+
+_REPRO = '''
+import sys, numpy as np, scipy.sparse as sp
+from wrmf_nb.als import ALS
+R = sp.random(700, 400, density=0.03, random_state=0, format='csr'); R.data[:] = np.ceil(R.data * 3)
+out = []
+for solver in ('cg', 'cholesky'):
+    for threads in (1, 2):
+        m = ALS(num_factors=12, regularization=1.0, alpha=20, iterations=5, random_state=3, solver=solver,
+                num_threads=threads, show_progress=False).fit(R)
+        out.append(np.concatenate([m.user_vectors, m.item_vectors]))
+np.save(sys.argv[1], np.stack(out))
+'''
+
+def test_fit_is_bit_identical_compiled_fresh_or_cached_and_on_any_thread_count(tmp_path):
+    "The same seed gives the same factors, bit for bit: first run after install (fresh compile) or later (numba cache), 1 or 2 threads."
+    import subprocess, sys
+    env = {**os.environ, 'NUMBA_CACHE_DIR': str(tmp_path / 'numba-cache'), 'NUMBA_NUM_THREADS': '2'}
+    script = tmp_path / 'repro.py'
+    script.write_text(_REPRO)
+    for name in ('fresh', 'cached'):
+        subprocess.run([sys.executable, str(script), str(tmp_path / f'{name}.npy')], env=env, check=True)
+    assert any((tmp_path / 'numba-cache').rglob('*.nbi')), 'the first run should have filled the cache'
+    fresh, cached = np.load(tmp_path / 'fresh.npy'), np.load(tmp_path / 'cached.npy')
+    np.testing.assert_array_equal(fresh, cached)       # compiled in this process vs loaded from the cache
+    np.testing.assert_array_equal(fresh[0], fresh[1])  # CG on 1 and 2 threads
+    np.testing.assert_array_equal(fresh[2], fresh[3])  # Cholesky on 1 and 2 threads

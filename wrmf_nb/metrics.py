@@ -104,12 +104,12 @@ def calculate_mse(model,            # anything with `user_vectors` (users x f) a
     if len(users) == 0: return float('nan')
     return calculate_mses(model, [R], users)[0]
 
-# %% ../nbs/04_metrics.ipynb #2f585944
-@njit(parallel=True, cache=True, fastmath={'reassoc'})   # reassoc: lets the float64 dot products use SIMD
+# %% ../nbs/04_metrics.ipynb #a7175fd3
+@njit(cache=True, fastmath={'reassoc'})   # reassoc: lets the float64 dot products use SIMD
 def _sq_cross(X, Y, users, ptr, idx, data, out):
     "Per evaluated user r (row u = users[r]): out[r] = (sum of r_ui^2, sum of r_ui * x_u.y_i) over the row's non-zeros, in float64."
     f = X.shape[1]
-    for r in prange(users.shape[0]):
+    for r in range(users.shape[0]):
         u = users[r]
         sq, cross = 0.0, 0.0
         for p in range(ptr[u], ptr[u + 1]):
@@ -117,8 +117,6 @@ def _sq_cross(X, Y, users, ptr, idx, data, out):
             for ff in range(f): s += np.float64(X[u, ff]) * np.float64(Y[j, ff])   # float() would keep float32
             sq += v * v; cross += v * s
         out[r, 0], out[r, 1] = sq, cross
-
-_sq_cross_serial = njit(cache=True, fastmath={'reassoc'})(_sq_cross.py_func)
 
 def calculate_mses(model, ratings_list:list, user_index=None)->list:
     "`calculate_mse` for each matrix of `ratings_list`, sharing the work that does not depend on the ratings."
@@ -131,8 +129,7 @@ def calculate_mses(model, ratings_list:list, user_index=None)->list:
     out, part = [], np.empty((len(users), 2))
     for ratings in ratings_list:
         R = _labels(ratings, (X.shape[0], Y.shape[0]))
-        kernel = _sq_cross if R.nnz * X.shape[1] >= _PARALLEL_CELLS else _sq_cross_serial
-        kernel(X, Y, users, R.indptr.astype(np.int64), R.indices.astype(np.int64), R.data, part)
+        _sq_cross(X, Y, users, R.indptr.astype(np.int64), R.indices.astype(np.int64), R.data, part)
         sq, cross = part.sum(axis=0)
         out.append(float((sq - 2 * cross + quad) / (len(users) * Y.shape[0])))
     return out
