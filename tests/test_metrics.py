@@ -262,3 +262,12 @@ def test_tiled_kernel_hands_back_no_user_on_a_fitted_model():
                                  i64(E.indptr), i64(E.indices), k, 64, 1, res, top, redo)
     assert redo.sum() == (np.diff(R.indptr) > metrics._FEW).sum()
     np.testing.assert_allclose(res[redo == 0], dense_user_metrics(model, R, k).to_numpy()[redo == 0, 1:7], atol=1e-9)
+
+
+@pytest.mark.parametrize('name', ['_rank_kernel', '_topk_kernel', '_tiled_kernel'])
+def test_serial_twins_have_cache_files_of_their_own(name):
+    "A serial twin sharing the parallel kernel's cache file would be loaded in its place (or the other way round)."
+    par, ser = getattr(metrics, name), getattr(metrics, name + '_serial')
+    assert ser.py_func.__code__ is par.py_func.__code__                       # the same code...
+    assert ser._cache._cache_file._index_name != par._cache._cache_file._index_name   # ...cached apart
+    assert not ser.targetoptions.get('parallel') and par.targetoptions.get('parallel')
