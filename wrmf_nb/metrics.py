@@ -93,19 +93,15 @@ def dense_mse(model, ratings, user_index=None)->float:
     P = X[users].astype(np.float64) @ Y.astype(np.float64).T
     return float(((R[users].toarray() - P) ** 2).mean())
 
-# %% ../nbs/04_metrics.ipynb #94ee0e27
+# %% ../nbs/04_metrics.ipynb #06e69150
 def calculate_mse(model,            # anything with `user_vectors` (users x f) and `item_vectors` (items x f)
                   ratings,          # users x items matrix (scipy.sparse or array) to compare the scores with
                   user_index=None,  # rows to use; None or empty: every row (the post's convention)
                  )->float:
     "Mean squared error over every cell of the chosen rows of `ratings`, exact, without a dense matrix."
-    X, Y = _vectors(model)
-    R = _labels(ratings, (X.shape[0], Y.shape[0]))
-    users = _users(user_index, X.shape[0])
-    if len(users) == 0: return float('nan')
-    return calculate_mses(model, [R], users)[0]
+    return calculate_mses(model, [ratings], user_index)[0]
 
-# %% ../nbs/04_metrics.ipynb #a7175fd3
+# %% ../nbs/04_metrics.ipynb #d74e2534
 @njit(cache=True, fastmath={'reassoc'})   # reassoc: lets the float64 dot products use SIMD
 def _sq_cross(X, Y, users, ptr, idx, data, out):
     "Per evaluated user r (row u = users[r]): out[r] = (sum of r_ui^2, sum of r_ui * x_u.y_i) over the row's non-zeros, in float64."
@@ -122,14 +118,14 @@ def _sq_cross(X, Y, users, ptr, idx, data, out):
 def calculate_mses(model, ratings_list:list, user_index=None)->list:
     "`calculate_mse` for each matrix of `ratings_list`, sharing the work that does not depend on the ratings."
     X, Y = _vectors(model)
+    Rs = [_labels(ratings, (X.shape[0], Y.shape[0])) for ratings in ratings_list]
     users = _users(user_index, X.shape[0])
-    if len(users) == 0: return [float('nan')] * len(ratings_list)
+    if len(users) == 0: return [float('nan')] * len(Rs)
     Xs, Y64 = X[users].astype(np.float64), Y.astype(np.float64)
     with _blas_threads(1):     # small products; idle multi-threaded BLAS workers would spin against numba's threads
         quad = float(np.einsum('ij,ij->', Xs @ (Y64.T @ Y64), Xs))
     out, part = [], np.empty((len(users), 2))
-    for ratings in ratings_list:
-        R = _labels(ratings, (X.shape[0], Y.shape[0]))
+    for R in Rs:
         _sq_cross(X, Y, users, R.indptr.astype(np.int64), R.indices.astype(np.int64), R.data, part)
         sq, cross = part.sum(axis=0)
         out.append(float((sq - 2 * cross + quad) / (len(users) * Y.shape[0])))
@@ -216,7 +212,7 @@ def _auc_many(sc, mark, r0, r1, rel_idx, nrel):
         correct += lo
     return correct
 
-# %% ../nbs/04_metrics.ipynb #71e050e8
+# %% ../nbs/04_metrics.ipynb #5345557a
 @njit(cache=True)
 def _topk_metrics(res, hits, ap, dcg, nrel, k, disc):
     "Fill res[0:4] = precision, recall, AP, NDCG at k and res[5] = n_relevant from the hits of a top-k list."
@@ -228,7 +224,7 @@ def _topk_metrics(res, hits, ap, dcg, nrel, k, disc):
         res[1], res[2], res[3] = hits / nrel, ap / kk, dcg / idcg
 
 @njit(cache=True)
-def _rank_one(sc, u, rel_ptr, rel_idx, exc_ptr, exc_idx, k, want_auc, disc, mark, ts, ti, pi, cnt, res, top):
+def _rank_one(sc, u, rel_ptr, rel_idx, exc_ptr, exc_idx, k, disc, mark, ts, ti, pi, cnt, res, top):
     "Rank one user's scores `sc`: fill res = [precision, recall, ap, ndcg, auc, n_relevant] at k and top = top-k items."
     m = sc.shape[0]
     acc = np.zeros(1, np.int32)
@@ -239,7 +235,7 @@ def _rank_one(sc, u, rel_ptr, rel_idx, exc_ptr, exc_idx, k, want_auc, disc, mark
         if mark[rel_idx[p]] == 0:
             mark[rel_idx[p]] = 1; nrel += 1
     npos = 0                                      # the relevant candidates, counted during the walk when few
-    if want_auc and nrel <= _FEW:
+    if nrel <= _FEW:
         for p in range(rel_ptr[u], rel_ptr[u + 1]):
             if mark[rel_idx[p]] == 1:
                 pi[npos] = rel_idx[p]; cnt[npos] = 0; npos += 1
@@ -272,7 +268,7 @@ def _rank_one(sc, u, rel_ptr, rel_idx, exc_ptr, exc_idx, k, want_auc, disc, mark
     _topk_metrics(res, hits, ap, dcg, nrel, k, disc)
     nneg = m - nexc - nrel
     res[4] = np.nan
-    if want_auc and nrel > 0 and nneg > 0:
+    if nrel > 0 and nneg > 0:
         if npos:
             correct = 0
             for q in range(npos):
@@ -289,9 +285,9 @@ def _rank_one(sc, u, rel_ptr, rel_idx, exc_ptr, exc_idx, k, want_auc, disc, mark
     for p in range(exc_ptr[u], exc_ptr[u + 1]): mark[exc_idx[p]] = 0
     for p in range(rel_ptr[u], rel_ptr[u + 1]): mark[rel_idx[p]] = 0
 
-# %% ../nbs/04_metrics.ipynb #d4018a5b
+# %% ../nbs/04_metrics.ipynb #692be3d1
 @njit(parallel=True, cache=True)
-def _rank_kernel(X, Yt, users, rel_ptr, rel_idx, exc_ptr, exc_idx, k, want_auc, B, nchunks, res, top):
+def _rank_kernel(X, Yt, users, rel_ptr, rel_idx, exc_ptr, exc_idx, k, B, nchunks, res, top):
     "Per-user [precision, recall, ap, ndcg, auc, n_relevant] at k into `res`, top-k items into `top`, for `users`."
     n, f, m = users.shape[0], X.shape[1], Yt.shape[1]
     nblocks = (n + B - 1) // B
@@ -307,7 +303,7 @@ def _rank_kernel(X, Yt, users, rel_ptr, rel_idx, exc_ptr, exc_idx, k, want_auc, 
             for r in range(lo, hi): Xb[r - lo] = X[users[r]]
             np.dot(Xb[:hi - lo], Yt, S[:hi - lo])                        # the block's scores: one BLAS call
             for r in range(lo, hi):
-                _rank_one(S[r - lo], users[r], rel_ptr, rel_idx, exc_ptr, exc_idx, k, want_auc, disc, mark, ts, ti,
+                _rank_one(S[r - lo], users[r], rel_ptr, rel_idx, exc_ptr, exc_idx, k, disc, mark, ts, ti,
                           pi, cnt, res[r], top[r])
 
 # %% ../nbs/04_metrics.ipynb #a917d89b
@@ -532,7 +528,7 @@ def _tiled_kernel(X, tiles, m, users, rel_ptr, rel_idx, exc_ptr, exc_idx, k, B, 
 
 _tiled_kernel_serial = _serial(_tiled_kernel, '_tiled_kernel_serial')
 
-# %% ../nbs/04_metrics.ipynb #2168a555
+# %% ../nbs/04_metrics.ipynb #b3b5443e
 _BLOCK_BYTES = 8 * 2**20       # largest block of scores one thread holds
 
 def _block_size(n_items:int, itemsize:int)->int:
@@ -553,31 +549,28 @@ def _rank(model, ratings, k, user_index, exclude, want_auc):
     if n == 0: return users, res, top
     i64 = lambda a: a.astype(np.int64, copy=False)
     threads = numba.get_num_threads() if n * Y.shape[0] >= _PARALLEL_CELLS else 1
-    B = min(n, _block_size(Y.shape[0], X.dtype.itemsize))
-    nblocks = (n + B - 1) // B
-    nchunks = max(1, min(nblocks, 4 * threads))
+    chunks = lambda n, B: max(1, min(-(-n // B), 4 * threads))   # a few chunks of blocks per thread
+    per_thread = lambda n, most: max(1, min(most, -(-n // (2 * threads))))   # at least two blocks per thread
+    rel, exc = (i64(R.indptr), i64(R.indices)), (i64(E.indptr), i64(E.indices))
     with _blas_threads(1):
         if want_auc:                      # every score: tile by tile, then row by row for the users handed back
-            Bt = max(1, min(_FULL_BLOCK, -(-n // (2 * threads))))
-            redo = np.zeros(n, np.uint8)
+            B, redo = per_thread(n, _FULL_BLOCK), np.zeros(n, np.uint8)
             kernel = _tiled_kernel if threads > 1 else _tiled_kernel_serial
-            kernel(X, _item_tiles(Y), Y.shape[0], users, i64(R.indptr), i64(R.indices), i64(E.indptr), i64(E.indices),
-                   k, Bt, max(1, min(-(-n // Bt), 4 * threads)), res, top, redo)
+            kernel(X, _item_tiles(Y), Y.shape[0], users, *rel, *exc, k, B, chunks(n, B), res, top, redo)
             back = np.flatnonzero(redo)
             if len(back):
-                sub_res, sub_top = np.zeros((len(back), 6)), np.full((len(back), k), -1, np.int64)
-                B = min(len(back), B)
-                kernel = _rank_kernel if threads > 1 and len(back) * Y.shape[0] >= _PARALLEL_CELLS else _rank_kernel_serial
-                kernel(X, np.ascontiguousarray(Y.T), users[back], i64(R.indptr), i64(R.indices), i64(E.indptr),
-                       i64(E.indices), k, True, B, max(1, min(-(-len(back) // B), 4 * threads)), sub_res, sub_top)
+                nb = len(back)
+                B = min(nb, _block_size(Y.shape[0], X.dtype.itemsize))
+                sub_res, sub_top = np.zeros((nb, 6)), np.full((nb, k), -1, np.int64)
+                kernel = _rank_kernel if threads > 1 and nb * Y.shape[0] >= _PARALLEL_CELLS else _rank_kernel_serial
+                kernel(X, np.ascontiguousarray(Y.T), users[back], *rel, *exc, k, B, chunks(nb, B), sub_res, sub_top)
                 res[back], top[back] = sub_res, sub_top
         else:                             # top k only: the Cauchy-Schwarz shortcut
             tiles, slot, tile_max = _sorted_tiles(Y)
             slack = 1 + 2 * Y.shape[1] * float(np.finfo(Y.dtype).eps)
             kernel = _topk_kernel if threads > 1 else _topk_kernel_serial
-            B = max(1, min(_TOPK_BLOCK, -(-n // (2 * threads))))
-            kernel(X, tiles, slot, tile_max, users, i64(R.indptr), i64(R.indices), i64(E.indptr), i64(E.indices),
-                   k, B, max(1, min(-(-n // B), 4 * threads)), slack, res, top)
+            B = per_thread(n, _TOPK_BLOCK)
+            kernel(X, tiles, slot, tile_max, users, *rel, *exc, k, B, chunks(n, B), slack, res, top)
             res[:, 4] = np.nan            # everything but the AUC is computed on this path
     return users, res, top
 
