@@ -394,6 +394,7 @@ def test_save_failure_keeps_the_previous_model(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ['m.npz']
 
 
+@pytest.mark.skipif(not os.path.isdir('/proc/self/fd') or als.fcntl is None, reason='needs POSIX locks and /proc')
 def test_save_removes_only_its_own_dead_temp_files(tmp_path):
     import fcntl
     m = ALS(num_factors=2, iterations=1, random_state=0).fit(random_counts(10, 8, 0.3, 22))
@@ -410,6 +411,7 @@ def test_save_removes_only_its_own_dead_temp_files(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ['.m.npz.live1.tmp', '.n.npz.dead3.tmp', 'm.npz', 'm.npz.tmp']
 
 
+@pytest.mark.skipif(not os.path.isdir('/proc/self/fd') or als.fcntl is None, reason='needs POSIX locks and /proc')
 def test_save_whose_temp_file_is_removed_before_it_is_locked_starts_again(tmp_path, monkeypatch):
     "Another save's cleanup may remove a temp file in the instant between its creation and its lock."
     m = ALS(num_factors=2, iterations=1, random_state=0).fit(random_counts(10, 8, 0.3, 22))

@@ -6,6 +6,8 @@ import pytest
 
 from wrmf_nb.als import ALS
 
+pytestmark = pytest.mark.skipif(not hasattr(signal, 'SIGKILL'), reason='needs SIGKILL (POSIX)')
+
 N_USERS, N_ITEMS, F = 200_000, 100_000, 40     # 2 x 48 MB of float32 vectors: a save takes a noticeable time
 
 _SAVER = textwrap.dedent('''
