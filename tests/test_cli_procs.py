@@ -125,10 +125,10 @@ def test_grid_sigterm_ends_cleanly(tmp_path):
     proc, kids, ck = _start_grid(tmp_path)
     try:
         proc.send_signal(signal.SIGTERM)
-        try: out, err = proc.communicate(timeout=20)          # needs h-search: workers terminated on KeyboardInterrupt
-        except subprocess.TimeoutExpired: pytest.fail('wrmf-nb grid did not end within 20 s of SIGTERM')
+        try: out, err = proc.communicate(timeout=10)          # needs h-search: workers terminated on KeyboardInterrupt
+        except subprocess.TimeoutExpired: pytest.fail('wrmf-nb grid did not end within 10 s of SIGTERM')
         assert proc.returncode == 143, err.decode()[-2000:]
-        assert err.decode().strip().splitlines()[-1] == 'wrmf-nb: terminated'
+        assert 'wrmf-nb: terminated' in err.decode().splitlines() and 'Traceback' not in err.decode()
         _checkpoint_loads(ck)
         assert not _gone_within(kids, 5), 'worker processes left behind after SIGTERM'   # needs h-search
     finally: _cleanup(proc, kids)
