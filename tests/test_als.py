@@ -394,40 +394,6 @@ def test_save_failure_keeps_the_previous_model(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ['m.npz']
 
 
-@pytest.mark.skipif(not os.path.isdir('/proc/self/fd') or als.fcntl is None, reason='needs POSIX locks and /proc')
-def test_save_removes_only_its_own_dead_temp_files(tmp_path):
-    import fcntl
-    m = ALS(num_factors=2, iterations=1, random_state=0).fit(random_counts(10, 8, 0.3, 22))
-    dead = tmp_path / '.m.npz.dead1.tmp'; dead.write_bytes(b'PK half a model')
-    empty = tmp_path / '.m.npz.dead2.tmp'; empty.write_bytes(b'')        # killed before its first write
-    live = tmp_path / '.m.npz.live1.tmp'; live.write_bytes(b'PK a save in progress')
-    other = tmp_path / '.n.npz.dead3.tmp'; other.write_bytes(b'PK another target')
-    mine = tmp_path / 'm.npz.tmp'; mine.write_bytes(b'a user file')
-    with open(live, 'rb') as held:
-        fcntl.flock(held, fcntl.LOCK_EX)                               # its writer is alive
-        m.save(tmp_path / 'm.npz')
-    assert not dead.exists() and not empty.exists()
-    assert live.exists() and other.exists() and mine.exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ['.m.npz.live1.tmp', '.n.npz.dead3.tmp', 'm.npz', 'm.npz.tmp']
-
-
-@pytest.mark.skipif(not os.path.isdir('/proc/self/fd') or als.fcntl is None, reason='needs POSIX locks and /proc')
-def test_save_whose_temp_file_is_removed_before_it_is_locked_starts_again(tmp_path, monkeypatch):
-    "Another save's cleanup may remove a temp file in the instant between its creation and its lock."
-    m = ALS(num_factors=2, iterations=1, random_state=0).fit(random_counts(10, 8, 0.3, 22))
-    real, lost = als.fcntl.flock, []
-    def flock(fd, op):
-        if not lost:                                   # the first temp file vanishes just before it is locked
-            lost.append(os.readlink(f'/proc/self/fd/{fd}')); os.unlink(lost[0])
-        return real(fd, op)
-    monkeypatch.setattr(als.fcntl, 'flock', flock)
-    path = m.save(tmp_path / 'm.npz')
-    monkeypatch.setattr(als.fcntl, 'flock', real)
-    assert lost and not os.path.exists(lost[0])
-    np.testing.assert_array_equal(ALS.load(path).user_vectors, m.user_vectors)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ['m.npz']
-
-
 @pytest.fixture
 def saved(tmp_path):
     m = ALS(num_factors=3, iterations=1, random_state=0).fit(random_counts(12, 9, 0.3, 23))

@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_als.ipynb #a9689533
 from __future__ import annotations
-import glob, hashlib, json, os, time, warnings, weakref, zipfile, zlib
+import hashlib, json, os, time, warnings, weakref, zipfile, zlib
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,9 +19,6 @@ from tqdm.auto import tqdm
 
 from ._files import atomic_write, check_writable
 from .loss import wrmf_loss
-
-try: import fcntl                   # POSIX file locks mark a save in progress (see `ALS.save`)
-except ImportError: fcntl = None
 
 # %% auto #0
 __all__ = ['SOLVERS', 'BLOCKS_PER_THREAD', 'MAX_DENSE_BYTES', 'check_ratings', 'cg_solve_reference', 'row_blocks', 'run_workers',
@@ -659,26 +656,6 @@ def _saved_params(model)->dict:
                                       else f'a {kind}'
     return params
 
-def _remove_dead_temps(path:Path):
-    "Delete the temp files of earlier saves of `path` whose writer died: those nobody holds a lock on."
-    if fcntl is None: return                          # without file locks we cannot tell the living from the dead
-    for p in path.parent.glob(f'.{glob.escape(path.name)}.*.tmp'):
-        try:
-            with open(p, 'rb') as f:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)   # fails while a save is writing it
-                p.unlink()
-        except OSError: pass
-
-class _TempLost(Exception): "Another save's cleanup removed our temp file before we could lock it."
-
-def _lock_temp(f)->int|None:
-    "Lock the temp file `f` as alive (on a duplicate descriptor, kept until the rename); None without locks."
-    if fcntl is None: return None
-    lock = os.dup(f.fileno())
-    fcntl.flock(lock, fcntl.LOCK_EX)
-    if os.fstat(lock).st_nlink == 0:                  # removed between its creation and our lock: start again
-        os.close(lock); raise _TempLost()
-    return lock
 
 # %% ../nbs/03_als.ipynb #ff4bec04
 @patch_als
@@ -690,20 +667,11 @@ def save(self, path)->Path:
     if not path.parent.is_dir(): raise FileNotFoundError(f"cannot save the model to {path}: no folder {path.parent}")
     check_writable(path, 'the model file')
     params = json.dumps(_saved_params(self))
-    _remove_dead_temps(path)
-    for _ in range(3):
-        lock = None
-        try:
-            with atomic_write(path) as f:
-                lock = _lock_temp(f)
-                np.savez(f, user_vectors=self.user_vectors, item_vectors=self.item_vectors,
-                         loss_history=np.asarray(self.loss_history, dtype=np.float64),
-                         sweeps_done=self.sweeps_done, params=params)
-            return path
-        except _TempLost: continue
-        finally:
-            if lock is not None: os.close(lock)
-    raise OSError(f"cannot save the model to {path}: other processes keep removing its temporary file")
+    with atomic_write(path) as f:
+        np.savez(f, user_vectors=self.user_vectors, item_vectors=self.item_vectors,
+                 loss_history=np.asarray(self.loss_history, dtype=np.float64),
+                 sweeps_done=self.sweeps_done, params=params)
+    return path
 
 # %% ../nbs/03_als.ipynb #254b2e6c
 _MODEL_KEYS = ('user_vectors', 'item_vectors', 'params')

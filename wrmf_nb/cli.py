@@ -119,17 +119,11 @@ def _names(df, idx_to_mid):
     return [str(per_mid.get(idx_to_mid[i], idx_to_mid[i])) for i in range(len(idx_to_mid))]
 
 # %% ../nbs/10_cli.ipynb #541d57e5
-def _umask()->int:
-    "The process's umask (read by setting it and putting it back)."
-    m = os.umask(0o22); os.umask(m)
-    return m
-
 @contextmanager
 def _output(path, mode:str='w'):
-    "Write file `path` atomically, creating its folder, with the permissions of `open`."
+    "Write file `path` atomically, creating its folder."
     path = Path(path).expanduser(); path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(path, mode, encoding=None if 'b' in mode else 'utf-8') as f:
-        if hasattr(os, 'fchmod'): os.fchmod(f.fileno(), 0o666 & ~_umask())
         yield f
 
 MODEL_FILES = ('model.npz', 'likes.npz', 'ids.json')
@@ -170,7 +164,6 @@ def save_fitted(out, # folder to write (new, or replaced whole if it holds a sav
             'params': {k: v for k, v in model.get_params().items() if k != 'callback'}}
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_folder(out) as new:
-        os.chmod(new, 0o777 & ~_umask())                # a temporary folder is private
         model.save(new / 'model.npz')
         sparse.save_npz(new / 'likes.npz', sparse.csr_matrix(likes))
         (new / 'ids.json').write_text(json.dumps(meta, default=str))
