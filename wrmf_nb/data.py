@@ -150,7 +150,7 @@ def read_likes(path,              # a `modelname|mid|uid` file (the post's `.psv
                encoding:str='utf-8', # the file's text encoding (decoded strictly)
               )->pd.DataFrame:
     "Read a Sketchfab likes file into a DataFrame[modelname, mid, uid] of strings, without duplicated rows."
-    path = Path(path)
+    path = Path(path).expanduser()
     data, codec = _decode(path, _read_bytes(path), encoding)
     if not data:
         raise ValueError(f'{path}, line 1: expected the header {LIKES_HEADER!r}, '
