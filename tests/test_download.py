@@ -30,7 +30,18 @@ ROUTES = {
     '/trickle': lambda h: send(h, BODY, pause=0.01, step=1),            # 100 B/s
     '/stall': lambda h: send(h, BODY[:100] + b'x' * 10, pause=20, step=100),  # 100 bytes, then silence
     '/huge': lambda h: send(h, BODY, length=10 ** 12),
+    '/slowheaders': lambda h: slow_headers(h),
 }
+
+
+def slow_headers(handler):
+    "A status line, then one header line every 0.2 s, never the body."
+    try:
+        handler.wfile.write(b'HTTP/1.0 200 OK\r\n')
+        for i in range(200):
+            handler.wfile.write(f'X-Slow-{i}: yes\r\n'.encode()); handler.wfile.flush()
+            time.sleep(0.2)
+    except OSError: pass
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -168,3 +179,12 @@ def test_http_error_and_unwritable_folder(server, tmp_path):
 def test_bad_clock_values_are_value_errors(tmp_path, kw):
     with pytest.raises(ValueError, match='positive number of seconds'):
         download('http://127.0.0.1:9/f.bin', tmp_path / 'f.bin', show_progress=False, **kw)
+
+
+def test_slow_headers_obey_the_deadline(server, tmp_path):
+    "Headers trickling in (each within the stall timeout) cannot outlast the deadline either."
+    t0 = time.monotonic()
+    with pytest.raises(TimeoutError, match='by the deadline'):
+        download(server.url + '/slowheaders', tmp_path / 'f.bin', timeout=5, deadline=1,
+                 show_progress=False)
+    assert time.monotonic() - t0 < 1.5 and leftovers(tmp_path) == []

@@ -9,7 +9,7 @@ __all__ = ['LIKES_COLUMNS', 'LIKES_HEADER', 'PSV_DIALECT', 'SKETCHFAB_URL', 'Lik
 
 # %% ../nbs/01_data.ipynb #e262ea55
 import codecs, csv, glob, hashlib, http.client, io, itertools, os, re, sys, tempfile
-import time, urllib.error, urllib.parse, urllib.request, warnings
+import threading, time, urllib.error, urllib.parse, urllib.request, warnings
 from collections import namedtuple
 from contextlib import contextmanager
 from pathlib import Path
@@ -216,6 +216,25 @@ def _open_url(url:str, timeout:float, how:str):
                   else getattr(e, 'reason', None) or e)
         raise ConnectionError(f'could not download {url}: {reason}. {how}') from None
 
+def _open_by(url:str, timeout:float, end:float, how:str):
+    "`_open_url` in a thread given up at `end`: slow DNS and headers obey the deadline."
+    box, lock, late = [], threading.Lock(), []
+    def run():
+        try: r = _open_url(url, timeout, how)
+        except BaseException as e: r = e
+        with lock:
+            if late and not isinstance(r, BaseException): r.close()  # nobody wants it
+            box.append(r)
+    t = threading.Thread(target=run, daemon=True)
+    t.start(); t.join(max(0.0, end - time.monotonic()))
+    with lock:
+        if not box:
+            late.append(True)
+            msg = f'no answer from {url} by the deadline; nothing was kept. {how}'
+            raise TimeoutError(msg)
+    if isinstance(box[0], BaseException): raise box[0]
+    return box[0]
+
 def _content_length(resp)->int|None:
     "The response's Content-Length, or None when it has none (or a nonsense one)."
     n = resp.headers.get('Content-Length', '').strip()
@@ -304,13 +323,13 @@ def download(url:str,                 # what to download (http, https)
     how = how or f'Download {url} by hand (browser, curl, wget), save it as {dest}.'
     dest.parent.mkdir(parents=True, exist_ok=True); _stale_parts(dest)
     t0 = time.monotonic()
-    with _open_url(url, min(timeout, deadline or timeout), how) as resp:
+    end = t0 + (deadline if deadline is not None else _default_deadline(expected_bytes))
+    with _open_by(url, min(timeout, deadline or timeout), end, how) as resp:
         length = _content_length(resp)
         if max_bytes is not None and (length or 0) > max_bytes:
             raise ValueError(f'refusing the download of {url}: {length:,} bytes, '
                              f'larger than the limit of {max_bytes:,}')
-        size = length or expected_bytes
-        end = t0 + (deadline if deadline is not None else _default_deadline(size))
+        if deadline is None: end = t0 + _default_deadline(length or expected_bytes)
         _save_body(resp, dest, url, timeout, end, max_bytes, show_progress, how,
                    expected_bytes=expected_bytes, sha256=sha256, check=check)
     return dest
