@@ -314,15 +314,16 @@ def test_fetch_replaces_invalid_cached_file(server, tmp_path):
     assert path.read_bytes() == GOOD
 
 
-@pytest.mark.parametrize('body, length, kw, msg', [
-    (b'<html><body>Rate limited</body></html>' * 100, None, {}, 'not the header'),
-    (GOOD[:500], None, {}, 'expected at least 1,000'),
-    (GOOD[:5000], len(GOOD), {}, 'cut short'),
-    (GOOD, None, dict(sha256='0' * 64), 'SHA-256'),
+@pytest.mark.parametrize('body, length, kw, msg, error', [
+    (b'<html><body>Rate limited</body></html>' * 100, None, {}, 'not the header', ValueError),
+    (GOOD[:500], None, {}, 'expected at least 1,000', ValueError),
+    (GOOD[:5000], len(GOOD), {}, 'cut short', ConnectionError),  # the network's fault: retry
+    (GOOD[:5000], None, {}, 'no newline', ValueError),            # cut, and no Content-Length
+    (GOOD, None, dict(sha256='0' * 64), 'SHA-256', ValueError),
 ])
-def test_fetch_refuses_bad_downloads(server, tmp_path, body, length, kw, msg):
+def test_fetch_refuses_bad_downloads(server, tmp_path, body, length, kw, msg, error):
     server.routes['/f.psv'] = (200, body, length)
-    with pytest.raises(ValueError, match=msg):
+    with pytest.raises(error, match=msg):
         fetch_sketchfab(tmp_path, url=server.url + '/f.psv', min_bytes=1000, show_progress=False, **kw)
     assert list(tmp_path.iterdir()) == []  # nothing kept, not even a temporary file
 
@@ -371,3 +372,97 @@ def test_synthetic_round_trips_through_the_file_format(tmp_path):
     rows[5][0] = 'a | pipe and a \\ backslash'  # the awkward names the dialect exists for
     back = read_likes(write_psv(tmp_path / 'synthetic.psv', rows + rows[:10]), verbose=False)
     assert back.values.tolist() == rows
+
+
+# ---------------------------------------------------------------- read_likes: hostile files (issue 10)
+
+def test_read_non_utf8_is_an_error_naming_line_and_byte(tmp_path):
+    "user\\xe9 and user\\xe8 must not both become 'user\\ufffd' (one user)."
+    p = tmp_path / 'latin.psv'
+    p.write_bytes('modelname|mid|uid\na|m1|user\xe9\nb|m1|user\xe8\n'.encode('latin-1'))
+    with pytest.raises(ValueError) as e: read_likes(p, verbose=False)
+    msg = str(e.value)
+    assert str(p) in msg and 'line 2' in msg and '0xe9' in msg and 'offset 27' in msg
+    assert 'utf-8' in msg and "encoding=" in msg and '\n' not in msg
+    df = read_likes(p, verbose=False, encoding='latin-1')
+    assert df.uid.tolist() == ['user\xe9', 'user\xe8']
+
+
+def test_read_utf8_bom_accepted(tmp_path):
+    p = tmp_path / 'bom.psv'
+    p.write_bytes(b'\xef\xbb\xbfmodelname|mid|uid\na|m1|u1\n')
+    assert read_likes(p, verbose=False).values.tolist() == [['a', 'm1', 'u1']]
+
+
+def test_read_unknown_encoding_is_a_value_error(tmp_path):
+    p = write_psv(tmp_path / 'a.psv', AWKWARD)
+    with pytest.raises(ValueError, match='unknown encoding'): read_likes(p, encoding='no-such-codec')
+
+
+def test_read_last_line_without_newline_is_reported(tmp_path, capsys):
+    "A file cut in its last line: counted in the report and warned about, also when not verbose."
+    p = tmp_path / 'cut.psv'
+    p.write_bytes(b'modelname|mid|uid\na|m1|u1\nb|m2|u')
+    with pytest.warns(UserWarning, match=r'line 3.*no newline'):
+        df = read_likes(p)
+    assert len(df) == 2
+    assert 'last line has no newline (the file may be cut)' in capsys.readouterr().out
+    with pytest.warns(UserWarning, match='no newline'): read_likes(p, verbose=False)
+    assert capsys.readouterr().out == ''
+
+
+def test_read_blank_lines_are_counted(tmp_path, capsys):
+    p = tmp_path / 'blank.psv'
+    p.write_bytes(b'modelname|mid|uid\n\na|m1|u1\r\n\r\n\nb|m2|u2\n')
+    assert len(read_likes(p)) == 2
+    assert '3 blank lines skipped' in capsys.readouterr().out
+
+
+def test_read_unclosed_quote_names_the_line(tmp_path):
+    "A backslash quote that never closes: the line where it opened, not `_csv.Error: field larger than field limit`."
+    for n in (1, 30_000):  # short file, and one long enough to run past the csv field limit
+        p = tmp_path / f'unclosed{n}.psv'
+        p.write_bytes(b'modelname|mid|uid\na|m1|u1\n\\b|m2|u2\n' + b'c|m3|u3\n' * n)
+        with pytest.raises(ValueError) as e: read_likes(p, verbose=False)
+        assert str(p) in str(e.value) and 'line 3' in str(e.value) and 'never closed' in str(e.value)
+
+
+def test_read_huge_field_then_bad_line(tmp_path):
+    "A name longer than the csv field limit is fine; the bad line after it is the one reported."
+    p = tmp_path / 'big.psv'
+    p.write_bytes(b'modelname|mid|uid\n' + b'x' * 200_000 + b'|m1|u1\nb|m2\n')
+    with pytest.raises(ValueError, match='line 3: 2 fields'): read_likes(p, verbose=False)
+    limit = csv.field_size_limit()
+    assert limit == 131072  # left as it was
+
+
+@pytest.mark.parametrize('data, what', [
+    (b'\x1f\x8b\x08\x00' + bytes(range(256)), 'gzip'),
+    (b'PK\x03\x04' + bytes(range(256)), 'zip'),
+    (b'\x89PNG\r\n\x1a\n\x00\x00' + bytes(range(256)), 'binary'),
+    (b'modelname|mid|uid\na|m\x001|u1\n', 'binary'),
+    ('modelname|mid|uid\na|m1|u1\n'.encode('utf-16'), 'UTF-16'),
+])
+def test_read_binary_files_one_line(tmp_path, data, what):
+    p = tmp_path / 'strange.psv'
+    p.write_bytes(data)
+    with pytest.raises(ValueError) as e: read_likes(p, verbose=False)
+    msg = str(e.value)
+    assert msg.startswith(str(p)) and what in msg.replace(str(p), '') and '\n' not in msg
+
+
+def test_read_folder_and_empty_file(tmp_path):
+    with pytest.raises(IsADirectoryError, match='is a folder'): read_likes(tmp_path)
+    p = tmp_path / 'empty.psv'
+    p.write_bytes(b'')
+    with pytest.raises(ValueError, match=r'empty\.psv.*is empty'): read_likes(p)
+
+
+def test_read_header_only_and_crlf(tmp_path, capsys):
+    p = tmp_path / 'h.psv'
+    p.write_bytes(b'modelname|mid|uid\r\n')
+    df = read_likes(p)
+    assert len(df) == 0 and df.columns.tolist() == LIKES_COLUMNS
+    assert 'no likes after the header' in capsys.readouterr().out
+    p.write_bytes(b'modelname|mid|uid\r\na|m1|u1\r\nb|m2|u2|x\r\n')
+    with pytest.raises(ValueError, match="line 3: 4 fields.*'b|m2|u2|x'"): read_likes(p)

@@ -163,3 +163,85 @@ def test_display_without_ipython(monkeypatch):
     monkeypatch.setitem(sys.modules, 'IPython.display', None)     # import fails as if IPython were missing
     h = T.display_thumbs(['http://a/1.jpg', 'http://a/2.jpg'], N=1)
     assert h.data.count('<img') == 2 and h._repr_html_() == h.data
+
+
+# ---------------------------------------------------------------- hostile answers (issue 10)
+
+class Endless(BaseHTTPRequestHandler):
+    "Answers every request with 200 and a body that never ends: fast (`/fast/...`) or 100 kB/s."
+    served = [0]
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header('Content-Type', 'application/json')
+        self.end_headers()
+        chunk, pause = (b'[' * 65536, 0.0) if self.path.startswith('/fast/') else (b' ' * 1024, 0.01)
+        try:
+            while True:
+                self.wfile.write(chunk)
+                Endless.served[0] += len(chunk)
+                if pause: time.sleep(pause)
+        except OSError: pass
+
+    def log_message(self, *a): pass
+
+
+@pytest.fixture
+def endless():
+    srv = ThreadingHTTPServer(('127.0.0.1', 0), Endless)
+    srv.daemon_threads = True
+    th = threading.Thread(target=srv.serve_forever, daemon=True)
+    th.start()
+    Endless.served[0] = 0
+    T.reset_offline()
+    yield f'http://127.0.0.1:{srv.server_address[1]}'
+    srv.shutdown(); srv.server_close()
+    T.reset_offline()
+
+
+def served_after(seconds):
+    time.sleep(seconds)
+    return Endless.served[0]
+
+
+def test_endless_body_reader_stops_at_the_deadline(endless, tmp_path):
+    "A slow endless answer: the call returns by its deadline and its reader thread stops soon after."
+    t0 = time.monotonic()
+    got = T.fetch_thumbnail_urls(['m0'], base_url=endless + '/slow/{mid}', cache_path=tmp_path, timeout=1.0)
+    assert time.monotonic() - t0 < 1.5 and got == {'m0': None}
+    a = served_after(1.5)
+    assert served_after(1.0) == a, 'the abandoned reader is still reading'
+    assert a < 1_000_000   # stopped by the deadline, well before the cap
+
+
+def test_endless_fast_body_is_capped(endless, tmp_path, capsys):
+    "A fast endless answer: reading stops at the cap (a thumbnail answer is small), said once when verbose."
+    t0 = time.monotonic()
+    got = T.fetch_thumbnail_urls(['m0', 'm1'], base_url=endless + '/fast/{mid}', cache_path=tmp_path,
+                                 timeout=5.0, verbose=True)
+    assert time.monotonic() - t0 < 3 and got == {'m0': None, 'm1': None}
+    out = capsys.readouterr().out
+    assert out.count('larger than') == 1 and 'MB' in out
+    a = served_after(1.0)
+    assert served_after(1.0) == a and a < 20_000_000
+    assert T.load_cache(tmp_path) == {}   # not cached: it may be a passing fault
+
+
+def test_failed_cache_write_leaves_no_temporary_file(tmp_path, monkeypatch):
+    T.save_cache({'m0': 'http://img/m0-200.jpg'}, tmp_path)
+    def boom(*a): raise OSError(28, 'No space left on device')
+    monkeypatch.setattr(T.os, 'replace', boom)
+    T.save_cache({'m0': 'http://img/other.jpg'}, tmp_path)       # a full disk only costs the cache
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [T.CACHE_FILE]
+    assert T.load_cache(tmp_path) == {'m0': 'http://img/m0-200.jpg'}
+
+
+@pytest.mark.parametrize('text', ['{"m0": 5, "m1": ["x"], "m2": "http://img/m2-200.jpg"}', '\x00\xff garbage',
+                                  '[1, 2]', '{"m0": '])
+def test_corrupt_cache_is_reported_and_ignored(tmp_path, text):
+    (tmp_path / T.CACHE_FILE).write_bytes(text.encode('latin-1'))
+    with pytest.warns(UserWarning, match='thumbnail cache'):
+        th = T.thumbnails_for([0, 1, 2], idx_to_mid, names=names, cache_path=tmp_path, offline=True)
+    assert all(isinstance(u, str) for u in th)
+    assert th[0] == T.placeholder('Car', 'm0') and th[1] == T.placeholder('Truck', 'm1')

@@ -4,12 +4,14 @@
 
 # %% auto #0
 __all__ = ['LIKES_COLUMNS', 'LIKES_HEADER', 'PSV_DIALECT', 'SKETCHFAB_URL', 'LikesMaps', 'read_likes', 'default_cache_dir',
-           'fetch_sketchfab', 'category_names', 'synthetic_likes', 'likes_stats', 'threshold_likes', 'id_maps',
-           'likes_matrix', 'build_likes']
+           'download', 'fetch_sketchfab', 'category_names', 'synthetic_likes', 'likes_stats', 'threshold_likes',
+           'id_maps', 'likes_matrix', 'build_likes']
 
 # %% ../nbs/01_data.ipynb #e262ea55
-import csv, hashlib, http.client, itertools, os, tempfile, urllib.error, urllib.parse, urllib.request
+import codecs, csv, glob, hashlib, http.client, io, itertools, os, re, sys, tempfile
+import threading, time, urllib.error, urllib.parse, urllib.request, warnings
 from collections import namedtuple
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -17,53 +19,156 @@ import pandas as pd
 import scipy.sparse as sparse
 from tqdm.auto import tqdm
 
+from ._files import _fsync_dir, check_writable
+
 # %% ../nbs/01_data.ipynb #773e8493
 LIKES_COLUMNS = ['modelname', 'mid', 'uid']
 LIKES_HEADER = '|'.join(LIKES_COLUMNS)
 PSV_DIALECT = dict(delimiter='|', quoting=csv.QUOTE_MINIMAL, quotechar='\\')
 
 # %% ../nbs/01_data.ipynb #33dbdb35
-def _bad_line(path:Path):
-    "Find the first malformed record of the PSV file at `path`: (line number, problem) or None."
-    with open(path, newline='', encoding='utf-8', errors='replace') as f:
-        reader = csv.reader(f, **PSV_DIALECT)
-        start = 1
-        for row in reader:
-            if start == 1:
-                if row != LIKES_COLUMNS: return 1, f'expected the header {LIKES_HEADER!r}'
-            elif not row: pass  # a blank line, skipped like pandas does
-            elif len(row) != 3: return start, f'{len(row)} fields, expected 3 ({LIKES_HEADER})'
-            elif not row[1].strip(): return start, 'empty mid'
-            elif not row[2].strip(): return start, 'empty uid'
-            start = reader.line_num + 1
-    if start == 1: return 1, f'expected the header {LIKES_HEADER!r}, the file is empty'
+_SIGNATURES = {b'\x1f\x8b': 'gzip-compressed (decompress it first, e.g. with gunzip)',
+               b'PK\x03\x04': 'a zip archive (extract the likes file from it first)',
+               b'\xff\xfe': "UTF-16 text (pass encoding='utf-16')",
+               b'\xfe\xff': "UTF-16 text (pass encoding='utf-16')"}
+
+def _read_bytes(path:Path)->bytes:
+    "The bytes of the file `path`; a one-line OSError if missing, a folder, unreadable."
+    if path.is_dir(): raise IsADirectoryError(f'{path} is a folder, not a likes file')
+    if not path.exists(): raise FileNotFoundError(f'no likes file at {path}')
+    if path.is_char_device() or path.is_block_device():
+        raise OSError(f'{path} is a device, not a likes file')
+    try: return path.read_bytes()
+    except OSError as e:
+        raise type(e)(f'cannot read {path}: {e.strerror or e}') from None
+
+def _line_at(data:bytes, offset:int)->int:
+    "The line number (from 1) of the byte at `offset`."
+    return data.count(b'\n', 0, offset) + 1
+
+def _binary(path:Path, data:bytes)->ValueError:
+    "The error for a file holding a NUL byte: binary data, not text."
+    at = data.find(b'\x00')
+    return ValueError(f'{path}, line {_line_at(data, at)}: a NUL byte at offset {at}: '
+                      f'this looks like a binary file, not {LIKES_HEADER} text')
+
+# %% ../nbs/01_data.ipynb #dff427b2
+def _ascii_compatible(codec:str)->bool:
+    "Whether `codec` writes the characters that shape a likes file as ASCII does."
+    probe = 'modelname|mid|uid\r\n\\'
+    return probe.encode(codec) == probe.encode('ascii')
+
+def _decode(path:Path, data:bytes, encoding:str='utf-8')->tuple:
+    "Check that `data` decodes strictly: (bytes the parser can split, their encoding)."
+    try: name = codecs.lookup(encoding).name
+    except LookupError: raise ValueError(f'unknown encoding {encoding!r}') from None
+    if not name.startswith(('utf-16', 'utf-32')):
+        for magic, what in _SIGNATURES.items():
+            if data.startswith(magic): raise ValueError(f'{path} is {what}, not text')
+    try: text = data.decode(name)
+    except UnicodeDecodeError as e:
+        if b'\x00' in data[:8000]: raise _binary(path, data) from None
+        line, byte = _line_at(data, e.start), data[e.start]
+        raise ValueError(f'{path}, line {line}: byte 0x{byte:02x} at offset {e.start} '
+                         f"is not valid {encoding}; pass encoding='latin-1' (or "
+                         '--encoding) if the file uses another encoding') from None
+    if not _ascii_compatible(name): data, name = text.encode('utf-8'), 'utf-8'
+    if b'\x00' in data: raise _binary(path, data)
+    return data.removeprefix(codecs.BOM_UTF8) if name == 'utf-8' else data, name
+
+# %% ../nbs/01_data.ipynb #7aa09dd8
+def _row_problem(row:list)->str|None:
+    "What is wrong with one record (after the header), or None."
+    if len(row) != 3: return f'{len(row)} fields, expected 3 ({LIKES_HEADER})'
+    if not row[1].strip(): return 'empty mid'
+    if not row[2].strip(): return 'empty uid'
     return None
 
-def _malformed(path:Path, pandas_msg:str=''):
+def _unclosed(row:list)->bool:
+    "Whether `row`, the last record, ran to the end of the file inside a `\\` quote."
+    return bool(row) and row[-1].endswith(('\n', '\r'))
+
+@contextmanager
+def _records(text:str):
+    "A csv reader of `text` in the file's dialect, without csv's field size limit."
+    limit = csv.field_size_limit(2**31 - 1)  # pandas has no limit either
+    try: yield csv.reader(io.StringIO(text, newline=''), **PSV_DIALECT)
+    finally: csv.field_size_limit(limit)
+
+def _bad_line(text:str):
+    "The first malformed record of a likes file's text: (line number, problem) or None."
+    start, row = 1, None
+    with _records(text) as reader:
+        for row in reader:
+            problem = None if not row else _row_problem(row)  # a blank line is skipped
+            if start == 1 and row != LIKES_COLUMNS:
+                problem = f'expected the header {LIKES_HEADER!r}'
+            if problem and _unclosed(row) and next(reader, None) is None: break
+            if problem: return start, problem
+            start = reader.line_num + 1
+    if row is not None and _unclosed(row):
+        return start, 'a \\ quote opened here is never closed'
+    return None
+
+# %% ../nbs/01_data.ipynb #58514fe2
+def _malformed(path:Path, text:str, pandas_msg:str='')->ValueError:
     "The ValueError for a malformed likes file, naming the file, the line and its text."
-    found = _bad_line(path)
-    if found is None: return ValueError(f'{path}: malformed likes file ({pandas_msg})')
+    found = _bad_line(text)
+    if found is None:
+        first = (pandas_msg.strip().splitlines() or [''])[0]
+        return ValueError(f'{path}: malformed likes file ({first})')
     lineno, problem = found
-    with open(path, encoding='utf-8', errors='replace') as f:
-        text = next(itertools.islice(f, lineno - 1, None), '').rstrip('\r\n')
-    return ValueError(f'{path}, line {lineno}: {problem}: {text[:200]!r}')
+    lines = io.StringIO(text, newline='')
+    line = next(itertools.islice(lines, lineno - 1, None), '').rstrip('\r\n')
+    return ValueError(f'{path}, line {lineno}: {problem}: {line[:200]!r}')
+
+def _blank_lines(data:bytes, encoding:str)->int:
+    "How many blank lines (skipped by the reader) the file's bytes hold."
+    if b'\n\n' not in data and b'\n\r\n' not in data and b'\r\r' not in data: return 0
+    if b'\\' in data:  # quoted names may span lines: let the csv module count records
+        with _records(data.decode(encoding)) as rows: return sum(not r for r in rows)
+    return len(re.findall(rb'(?:\r\n|\r(?!\n)|\n)(?=[\r\n])', data))
+
+def _load_report(path:Path, rows:int, dups:int, blanks:int, cut:bool)->str:
+    "The line `read_likes` prints: rows, duplicates, blank lines, a cut last line."
+    parts = [f'{rows:,} rows' if rows else '0 rows (no likes after the header)',
+             f'{dups:,} duplicated rows dropped']
+    if blanks: parts.append(f'{blanks:,} blank line{"s" * (blanks != 1)} skipped')
+    if cut: parts.append('last line has no newline (the file may be cut)')
+    return f'{path.name}: ' + ', '.join(parts)
 
 # %% ../nbs/01_data.ipynb #db5b70b2
-def read_likes(path,             # a `modelname|mid|uid` pipe-separated file (the post's `model_likes_anon.psv`)
-               verbose:bool=True, # print how many duplicated rows were dropped
+def _cut_warning(path:Path, data:bytes, encoding:str):
+    "Warn that the file's last line has no newline: the file may be cut short."
+    n = data.count(b'\n') + 1 if b'\n' in data else data.count(b'\r') + 1
+    last = data[data.rfind(b'\n') + 1:][-80:].decode(encoding, 'replace')
+    warnings.warn(f'{path}, line {n}: the last line has no newline, so the file may '
+                  f'be cut short (it reads {last!r})', stacklevel=3)
+
+def read_likes(path,              # a `modelname|mid|uid` file (the post's `.psv`)
+               verbose:bool=True, # print rows, duplicates dropped, blank lines skipped
+               encoding:str='utf-8', # the file's text encoding (decoded strictly)
               )->pd.DataFrame:
     "Read a Sketchfab likes file into a DataFrame[modelname, mid, uid] of strings, without duplicated rows."
-    path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f'no likes file at {path}')
+    path = Path(path).expanduser()
+    data, codec = _decode(path, _read_bytes(path), encoding)
+    if not data:
+        raise ValueError(f'{path}, line 1: expected the header {LIKES_HEADER!r}, '
+                         'but the file is empty')
     try:
-        df = pd.read_csv(path, sep='|', quoting=csv.QUOTE_MINIMAL, quotechar='\\', dtype=str,
-                         keep_default_na=False, na_filter=False, encoding='utf-8', encoding_errors='replace')
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as e: raise _malformed(path, str(e)) from None
+        df = pd.read_csv(io.BytesIO(data), sep='|', quoting=csv.QUOTE_MINIMAL,
+                         quotechar='\\', encoding=codec, dtype=str,
+                         keep_default_na=False, na_filter=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise _malformed(path, data.decode(codec), str(e)) from None
     if list(df.columns) != LIKES_COLUMNS or (df['mid'].str.strip() == '').any() \
             or (df['uid'].str.strip() == '').any():
-        raise _malformed(path)
-    dup = df.duplicated()
-    if verbose: print(f'{path.name}: {len(df):,} rows, {int(dup.sum()):,} duplicated rows dropped')
+        raise _malformed(path, data.decode(codec))
+    dup, cut = df.duplicated(), not data.endswith((b'\n', b'\r'))
+    if cut: _cut_warning(path, data, codec)
+    if verbose:
+        blanks = _blank_lines(data, codec)
+        print(_load_report(path, len(df), int(dup.sum()), blanks, cut))
     return df[~dup].reset_index(drop=True)
 
 # %% ../nbs/01_data.ipynb #dcd6d2a5
@@ -83,43 +188,162 @@ def _sha256(path:Path)->str:
 def _psv_problem(path:Path, min_bytes:int, sha256:str|None=None)->str|None:
     "Why the file at `path` is not a plausible likes file, or None when it is."
     size = path.stat().st_size
+    if size == 0: return 'the file is empty'
     if size < min_bytes: return f'{size:,} bytes, expected at least {min_bytes:,}'
-    with open(path, 'rb') as f: first = f.readline(256)
+    with open(path, 'rb') as f:
+        first = f.readline(256)
+        f.seek(-1, os.SEEK_END); last = f.read(1)
     if first.rstrip(b'\r\n').removeprefix(b'\xef\xbb\xbf') != LIKES_HEADER.encode():
         return f'it starts with {first[:80]!r}, not the header {LIKES_HEADER!r}'
+    if last not in (b'\n', b'\r'): return 'its last line has no newline (cut short?)'
     if sha256 and _sha256(path) != sha256.lower(): return f'its SHA-256 is not {sha256}'
     return None
 
 # %% ../nbs/01_data.ipynb #de4bd604
-def _download(url:str, dest:Path, final:Path, timeout:float, show_progress:bool):
-    "Stream `url` into the file `dest`; ConnectionError (saying how to get `final` by hand) when unreachable."
-    how = (f'Download {url} by hand (browser, curl or wget), save it as {final}, and call fetch_sketchfab() '
-           f'again, or pass the file to read_likes() directly.')
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp, open(dest, 'wb') as out:
-            expected = resp.headers.get('Content-Length')
-            expected = int(expected) if expected and expected.isdigit() else None
-            got = 0
-            with tqdm(total=expected, unit='B', unit_scale=True, desc=final.name,
-                      disable=not show_progress) as bar:
-                while chunk := resp.read(1 << 20):
-                    out.write(chunk); got += len(chunk); bar.update(len(chunk))
-    except http.client.IncompleteRead as e:
-        raise ValueError(f'download of {url} was cut short: {e!r}') from None
-    except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError) as e:
-        reason = f'HTTP {e.code} {e.reason}' if isinstance(e, urllib.error.HTTPError) else getattr(e, 'reason', None) or e
+def _stale_parts(dest:Path, age:float=3600):
+    "Remove `.part` files of `dest` untouched for `age` seconds (a killed download's)."
+    for p in dest.parent.glob(f'.{glob.escape(dest.name)}.*.part'):
+        try:
+            if time.time() - p.stat().st_mtime > age: p.unlink()
+        except OSError: pass
+
+def _open_url(url:str, timeout:float, how:str):
+    "The HTTP response for `url`; a one-line ConnectionError when there is none."
+    req = urllib.request.Request(url, headers={'User-Agent': 'wrmf_nb'})
+    try: return urllib.request.urlopen(req, timeout=timeout)
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
+        reason = (f'HTTP {e.code} {e.reason}' if isinstance(e, urllib.error.HTTPError)
+                  else getattr(e, 'reason', None) or e)
         raise ConnectionError(f'could not download {url}: {reason}. {how}') from None
-    if expected is not None and got != expected:
-        raise ValueError(f'download of {url} was cut short: {got:,} of {expected:,} bytes')
+
+def _open_by(url:str, timeout:float, end:float, how:str):
+    "`_open_url` in a thread given up at `end`: slow DNS and headers obey the deadline."
+    box, lock, late = [], threading.Lock(), []
+    def run():
+        try: r = _open_url(url, timeout, how)
+        except BaseException as e: r = e
+        with lock:
+            if late and not isinstance(r, BaseException): r.close()  # nobody wants it
+            box.append(r)
+    t = threading.Thread(target=run, daemon=True)
+    t.start(); t.join(max(0.0, end - time.monotonic()))
+    with lock:
+        if not box:
+            late.append(True)
+            msg = f'no answer from {url} by the deadline; nothing was kept. {how}'
+            raise TimeoutError(msg)
+    if isinstance(box[0], BaseException): raise box[0]
+    return box[0]
+
+def _content_length(resp)->int|None:
+    "The response's Content-Length, or None when it has none (or a nonsense one)."
+    n = resp.headers.get('Content-Length', '').strip()
+    return int(n) if n.isdigit() else None
+
+# %% ../nbs/01_data.ipynb #a8e1c018
+def _stream(resp, out, url:str, timeout:float, end:float, max_bytes, bar, how:str):
+    "Copy the body of `resp` into `out` by `end` (time.monotonic()): (bytes, SHA-256)."
+    sock = getattr(getattr(getattr(resp, 'fp', None), 'raw', None), '_sock', None)
+    digest, got = hashlib.sha256(), 0
+    while True:
+        left = end - time.monotonic()
+        try:
+            if left <= 0: raise TimeoutError
+            if sock is not None: sock.settimeout(min(timeout, left))  # not past `end`
+            chunk = resp.read1(1 << 16)  # at most one read from the socket
+        except (TimeoutError, http.client.HTTPException, OSError) as e:
+            kept = f'({got:,} bytes received); nothing was kept. {how}'
+            if isinstance(e, TimeoutError) and time.monotonic() >= end:
+                e = TimeoutError(f'download of {url} passed its deadline {kept}')
+            elif isinstance(e, TimeoutError):
+                e = TimeoutError(f'no data from {url} for {timeout:g} s {kept}')
+            else: e = ConnectionError(f'download of {url} broke off: {e!r} {kept}')
+            raise e from None
+        if not chunk: return got, digest.hexdigest()
+        got += len(chunk)
+        if max_bytes is not None and got > max_bytes:
+            raise ValueError(f'refusing the download of {url}: larger than the limit '
+                             f'of {max_bytes:,} bytes')
+        out.write(chunk); digest.update(chunk); bar.update(len(chunk))
+
+# %% ../nbs/01_data.ipynb #ec4d2350
+def _body_problem(got:int, digest:str, expected_bytes, sha256)->str|None:
+    "Why a complete body of `got` bytes (SHA-256 `digest`) is not the file, or None."
+    if expected_bytes is not None and got != expected_bytes:
+        return f'{got:,} bytes, expected {expected_bytes:,}'
+    if sha256 and digest != sha256.lower():
+        return f'its SHA-256 is {digest}, not {sha256}'
+    return None
+
+def _default_deadline(size)->float:
+    "Seconds for a whole download of `size` bytes: 10 minutes, or 100 kB/s if longer."
+    return max(600.0, (size or 0) / 100_000)
+
+def _save_body(resp, dest:Path, url:str, timeout:float, end:float, max_bytes,
+               show_progress:bool, how:str, expected_bytes=None, sha256=None,
+               check=None):
+    "Stream the body of `resp` into a `.part` file beside `dest`, check it, rename it."
+    length = _content_length(resp)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f'.{dest.name}.', suffix='.part')
+    try:
+        with os.fdopen(fd, 'wb') as out, tqdm(total=length, unit='B', unit_scale=True,
+                desc=dest.name, disable=not show_progress) as bar:
+            got, digest = _stream(resp, out, url, timeout, end, max_bytes, bar, how)
+            out.flush(); os.fsync(out.fileno())
+        if length is not None and got < length:
+            raise ConnectionError(f'download of {url} was cut short: {got:,} of '
+                                  f'{length:,} bytes; nothing was kept. {how}')
+        problem = _body_problem(got, digest, expected_bytes, sha256)
+        if problem is None and check is not None: problem = check(Path(tmp))
+        if problem: raise ValueError(f'refusing the download of {url}: {problem}')
+        os.replace(tmp, dest)
+    except BaseException:  # KeyboardInterrupt too: never leave a partial file
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(dest.parent)
+
+# %% ../nbs/01_data.ipynb #506a1980
+def download(url:str,                 # what to download (http, https)
+             dest,                     # the file to create or replace
+             *,
+             timeout:float=10,         # seconds to connect; the longest wait for a byte
+             deadline:float|None=None, # seconds for it all; None: `_default_deadline`
+             expected_bytes:int|None=None, # the exact size, when known
+             sha256:str|None=None,     # the hex SHA-256 of the file, when known
+             max_bytes:int|None=None,  # refuse anything larger
+             check=None,               # `check(path)`: what is wrong with it, or None
+             how:str|None=None,        # what to do by hand: ends the network errors
+             show_progress:bool=True,  # a progress bar
+            )->Path:
+    "Download `url` into `dest`, which appears only once complete and checked."
+    for name, v in (('timeout', timeout), ('deadline', deadline)):
+        if v is not None and not v > 0:
+            raise ValueError(f'{name} must be a positive number of seconds, got {v!r}')
+    dest = check_writable(Path(dest), 'download')
+    how = how or f'Download {url} by hand (browser, curl, wget), save it as {dest}.'
+    dest.parent.mkdir(parents=True, exist_ok=True); _stale_parts(dest)
+    t0 = time.monotonic()
+    end = t0 + (deadline if deadline is not None else _default_deadline(expected_bytes))
+    with _open_by(url, min(timeout, deadline or timeout), end, how) as resp:
+        length = _content_length(resp)
+        if max_bytes is not None and (length or 0) > max_bytes:
+            raise ValueError(f'refusing the download of {url}: {length:,} bytes, '
+                             f'larger than the limit of {max_bytes:,}')
+        if deadline is None: end = t0 + _default_deadline(length or expected_bytes)
+        _save_body(resp, dest, url, timeout, end, max_bytes, show_progress, how,
+                   expected_bytes=expected_bytes, sha256=sha256, check=check)
+    return dest
 
 # %% ../nbs/01_data.ipynb #00932cca
 def fetch_sketchfab(cache_dir=None,              # folder for the file; None: `default_cache_dir()`
                     url:str=SKETCHFAB_URL,       # where the post's `model_likes_anon.psv` lives
-                    timeout:float=10,            # seconds to wait for the server before giving up
+                    timeout:float=10,            # seconds to connect; wait for a byte
                     sha256:str|None=None,        # expected hex SHA-256 of the file, if known
                     min_bytes:int=1_000_000,     # smaller files are refused (error pages, cut downloads)
                     force:bool=False,            # download again even if a valid copy is cached
                     show_progress:bool=True,     # show a download progress bar
+                    deadline:float|None=None,    # seconds for the whole download
+                    how:str|None=None,           # what to do by hand, if offline
                    )->Path:
     "Download the post's Sketchfab likes file once into a cache folder and return its path."
     cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
@@ -128,17 +352,11 @@ def fetch_sketchfab(cache_dir=None,              # folder for the file; None: `d
     if dest.is_file() and not force:
         if _psv_problem(dest, min_bytes, sha256) is None: return dest
         if show_progress: print(f'{dest} is not valid, downloading it again')
-    cache.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=cache, prefix=f'.{name}.', suffix='.part')
-    os.close(fd)
-    tmp = Path(tmp)
-    try:
-        _download(url, tmp, dest, timeout, show_progress)
-        problem = _psv_problem(tmp, min_bytes, sha256)
-        if problem: raise ValueError(f'refusing the download of {url}: {problem}')
-        os.replace(tmp, dest)
-    finally: tmp.unlink(missing_ok=True)
-    return dest
+    how = how or (f'Download {url} by hand (browser, curl, wget), save it as {dest} '
+                  'and try again, or give the file to read_likes() directly.')
+    return download(url, dest, timeout=timeout, deadline=deadline, sha256=sha256,
+                    how=how, check=lambda p: _psv_problem(p, min_bytes),
+                    show_progress=show_progress)
 
 # %% ../nbs/01_data.ipynb #bd40308a
 _CATEGORIES = ['animals', 'architecture', 'art', 'cars', 'characters', 'creatures', 'heritage', 'gadgets',

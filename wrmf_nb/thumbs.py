@@ -5,15 +5,17 @@
 # %% ../nbs/08_thumbnails.ipynb #9e43ec79
 from __future__ import annotations
 import base64, hashlib, html, json, os, re, socket, threading, time, urllib.error, urllib.parse, urllib.request
+import http.client, warnings
 from pathlib import Path
 import numpy as np
 import scipy.sparse as sparse
+from ._files import atomic_write
 from .similar import similar_items, top_n
 
 # %% auto #0
-__all__ = ['SKETCHFAB_MODEL_URL', 'CACHE_FILE', 'pick_thumbnail', 'placeholder', 'reset_offline', 'is_offline', 'cache_dir',
-           'load_cache', 'save_cache', 'fetch_thumbnail_urls', 'Thumbnails', 'thumbnails_for', 'get_thumbnails',
-           'thumbs_html', 'display_thumbs']
+__all__ = ['SKETCHFAB_MODEL_URL', 'CACHE_FILE', 'MAX_ANSWER_BYTES', 'pick_thumbnail', 'placeholder', 'reset_offline',
+           'is_offline', 'cache_dir', 'load_cache', 'save_cache', 'fetch_thumbnail_urls', 'Thumbnails',
+           'thumbnails_for', 'get_thumbnails', 'thumbs_html', 'display_thumbs']
 
 # %% ../nbs/08_thumbnails.ipynb #fba4961a
 SKETCHFAB_MODEL_URL = 'https://sketchfab.com/i/models/{mid}'
@@ -88,34 +90,70 @@ def cache_dir(path=None, # explicit folder; default `$WRMF_NB_CACHE` or ~/.cache
     if path is None: path = os.environ.get('WRMF_NB_CACHE') or Path.home() / '.cache' / 'wrmf_nb'
     return Path(path).expanduser()
 
+def _damaged(f:Path, why:str):
+    "Warn that the cache file `f` is damaged and ignored."
+    warnings.warn(f'{f}: {why}; the thumbnail cache ignores it and rewrites the '
+                  'file on the next look-up', stacklevel=3)
+
 def load_cache(path=None, # cache folder (see `cache_dir`)
               )->dict:
-    "The thumbnail cache (model id -> URL or None); empty if missing or unreadable."
+    "The thumbnail cache (model id -> URL or None); damage is warned about and ignored."
     f = cache_dir(path) / CACHE_FILE
-    try: data = json.loads(f.read_text())
-    except (OSError, ValueError): return {}
-    return data if isinstance(data, dict) else {}
+    if not f.exists(): return {}
+    try: data = json.loads(f.read_text(encoding='utf-8'))
+    except (OSError, ValueError) as e: data = f'unreadable ({type(e).__name__})'
+    if not isinstance(data, dict):
+        _damaged(f, data if isinstance(data, str) else f'a JSON {type(data).__name__}')
+        return {}
+    good = {k: v for k, v in data.items() if v is None or isinstance(v, str)}
+    if len(good) < len(data): _damaged(f, f'{len(data) - len(good)} bad values')
+    return good
 
 def save_cache(cache:dict, # model id -> URL or None
                path=None, # cache folder (see `cache_dir`)
               ):
-    "Write the thumbnail cache atomically; a read-only disk only costs the cache."
+    "Write the thumbnail cache with `atomic_write`; a failure costs only the cache."
     d = cache_dir(path)
     try:
         d.mkdir(parents=True, exist_ok=True)
-        tmp = d / f'{CACHE_FILE}.{os.getpid()}.tmp'
-        tmp.write_text(json.dumps(cache, indent=0, sort_keys=True))
-        os.replace(tmp, d / CACHE_FILE)
+        with atomic_write(d / CACHE_FILE, 'w') as f:
+            json.dump(cache, f, indent=0, sort_keys=True)
     except OSError: pass
 
 # %% ../nbs/08_thumbnails.ipynb #dd64fd26
-def _fetch(mid, base_url, timeout, size):
-    "One API request for `mid`: (kind, url) with kind in ok / missing / error / offline."
+MAX_ANSWER_BYTES = 1 << 20  # a model's API answer is a few kB: more is not an answer
+
+_KINDS = ('ok', 'missing', 'error', 'large', 'offline')
+
+class _TooLarge(Exception): "An answer over `MAX_ANSWER_BYTES`."
+
+def _read_by(r, deadline:float, cap:int=MAX_ANSWER_BYTES)->bytes:
+    "The body of `r`, read in pieces by `deadline` (monotonic), at most `cap` bytes."
+    n = r.headers.get('Content-Length', '')
+    if n.isdigit() and int(n) > cap: raise _TooLarge
+    sock = getattr(getattr(getattr(r, 'fp', None), 'raw', None), '_sock', None)
+    parts, got = [], 0
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0: raise TimeoutError
+        if sock is not None: sock.settimeout(left)  # no read waits past the deadline
+        chunk = r.read1(1 << 16)
+        if not chunk: return b''.join(parts)
+        got += len(chunk)
+        if got > cap: raise _TooLarge
+        parts.append(chunk)
+
+def _fetch(mid, base_url, deadline, size):
+    "One API request for `mid` by `deadline`: (kind, url), kind in `_KINDS`."
     url = base_url.format(mid=urllib.parse.quote(str(mid), safe=''))
     req = urllib.request.Request(url, headers={'User-Agent': 'wrmf_nb', 'Accept': 'application/json'})
     try:
-        with urllib.request.urlopen(req, timeout=max(timeout, 0.05)) as r: payload = json.loads(r.read().decode('utf-8'))
+        wait = max(deadline - time.monotonic(), 0.05)
+        with urllib.request.urlopen(req, timeout=wait) as r:
+            payload = json.loads(_read_by(r, deadline).decode('utf-8'))
     except urllib.error.HTTPError as e: return ('missing' if e.code in (404, 410) else 'error'), None
+    except _TooLarge: return 'large', None
+    except http.client.HTTPException: return 'error', None  # e.g. a header line too long
     except (urllib.error.URLError, OSError, socket.timeout): return 'offline', None
     except ValueError: return 'error', None   # not JSON
     return 'ok', pick_thumbnail(payload, size)
@@ -123,7 +161,8 @@ def _fetch(mid, base_url, timeout, size):
 def _fetch_by(mid, base_url, deadline, size):
     "`_fetch` in a daemon thread, waited for until `deadline` (time.monotonic()); late means offline."
     box = []
-    t = threading.Thread(target=lambda: box.append(_fetch(mid, base_url, deadline - time.monotonic(), size)), daemon=True)
+    get = lambda: box.append(_fetch(mid, base_url, deadline, size))
+    t = threading.Thread(target=get, daemon=True)
     t.start(); t.join(max(0.0, deadline - time.monotonic()))
     return box[0] if box else ('offline', None)
 
@@ -134,7 +173,7 @@ def fetch_thumbnail_urls(mids, # Sketchfab model ids
                          cache_path=None, # cache folder (see `cache_dir`)
                          offline:bool=None, # True: never use the network; default: `is_offline(base_url)`
                          size:int=200, # thumbnail width and height
-                         verbose:bool=False, # say when the network is given up
+                         verbose:bool=False, # say why the network is given up
                         )->dict:
     "Thumbnail URL (or None) for each id, from the cache first, then the API within the time budget."
     deadline = time.monotonic() + timeout
@@ -142,13 +181,17 @@ def fetch_thumbnail_urls(mids, # Sketchfab model ids
     out = {m: cache[m] for m in mids if m in cache}
     todo = list(dict.fromkeys(m for m in mids if m not in out))
     if offline is None: offline = is_offline(base_url)
-    changed = False
+    changed, said = False, set()
     for m in todo:
         if offline or time.monotonic() >= deadline: out[m] = None; continue
         kind, url = _fetch_by(m, base_url, deadline, size)
         if kind == 'offline':
             offline = True; _offline_hosts.add(_host(base_url))
             if verbose: print(f'wrmf_nb.thumbs: {_host(base_url)} unreachable, using placeholders (reset_offline() to retry)')
+        if kind == 'large' and verbose and not said:
+            print(f'wrmf_nb.thumbs: answers larger than {MAX_ANSWER_BYTES >> 20} MB '
+                  f'are refused (no thumbnail answer is), e.g. for {m}')
+        if kind == 'large': said.add(m)
         if kind in ('ok', 'missing'): cache[m] = url; changed = True
         out[m] = url
     if changed: save_cache(cache, cache_path)
