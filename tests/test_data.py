@@ -272,7 +272,7 @@ def closed_port():
 
 
 def no_leftovers(folder):
-    return [p.name for p in Path(folder).iterdir() if p.name.endswith('.part')] == []
+    return [p.name for p in Path(folder).iterdir() if p.name.endswith(('.part', '.tmp'))] == []
 
 
 def test_fetch_downloads_checks_and_caches(server, tmp_path):

@@ -144,13 +144,15 @@ def test_interrupt_removes_the_partial_file(server, tmp_path):
     assert leftovers(tmp_path) == []
 
 
-def test_stale_part_files_are_removed(server, tmp_path):
-    "A `.part` left by a process killed with SIGKILL is cleaned up by the next download of the same file."
-    stale, fresh = tmp_path / '.f.bin.dead.part', tmp_path / '.f.bin.live.part'
-    stale.write_bytes(b'x'); fresh.write_bytes(b'y')
-    os.utime(stale, (time.time() - 7200,) * 2)
-    download(server.url + '/good', tmp_path / 'f.bin', show_progress=False)
-    assert leftovers(tmp_path) == ['.f.bin.live.part', 'f.bin']
+def test_dead_temp_files_are_removed(server, tmp_path):
+    "A temporary left by a process killed with SIGKILL (unlocked) goes with the next download; a live one stays."
+    import fcntl
+    stale, live = tmp_path / '.f.bin.dead.tmp', tmp_path / '.f.bin.live.tmp'
+    stale.write_bytes(b'x'); live.write_bytes(b'y')
+    with open(live, 'rb') as held:
+        fcntl.flock(held, fcntl.LOCK_EX)                       # its writer is alive
+        download(server.url + '/good', tmp_path / 'f.bin', show_progress=False)
+    assert leftovers(tmp_path) == ['.f.bin.live.tmp', 'f.bin']
 
 
 def test_nothing_listening_is_a_fast_connection_error(tmp_path):

@@ -8,7 +8,7 @@ __all__ = ['LIKES_COLUMNS', 'LIKES_HEADER', 'PSV_DIALECT', 'SKETCHFAB_URL', 'Lik
            'id_maps', 'likes_matrix', 'build_likes']
 
 # %% ../nbs/01_data.ipynb #e262ea55
-import codecs, csv, glob, hashlib, http.client, io, itertools, os, re, sys, tempfile
+import codecs, csv, hashlib, http.client, io, itertools, os, re, sys
 import threading, time, urllib.error, urllib.parse, urllib.request, warnings
 from collections import namedtuple
 from contextlib import contextmanager
@@ -19,7 +19,7 @@ import pandas as pd
 import scipy.sparse as sparse
 from tqdm.auto import tqdm
 
-from ._files import _fsync_dir, check_writable
+from ._files import atomic_write, check_writable
 
 # %% ../nbs/01_data.ipynb #773e8493
 LIKES_COLUMNS = ['modelname', 'mid', 'uid']
@@ -200,13 +200,6 @@ def _psv_problem(path:Path, min_bytes:int, sha256:str|None=None)->str|None:
     return None
 
 # %% ../nbs/01_data.ipynb #de4bd604
-def _stale_parts(dest:Path, age:float=3600):
-    "Remove `.part` files of `dest` untouched for `age` seconds (a killed download's)."
-    for p in dest.parent.glob(f'.{glob.escape(dest.name)}.*.part'):
-        try:
-            if time.time() - p.stat().st_mtime > age: p.unlink()
-        except OSError: pass
-
 def _open_url(url:str, timeout:float, how:str):
     "The HTTP response for `url`; a one-line ConnectionError when there is none."
     req = urllib.request.Request(url, headers={'User-Agent': 'wrmf_nb'})
@@ -282,25 +275,18 @@ def _default_deadline(size)->float:
 def _save_body(resp, dest:Path, url:str, timeout:float, end:float, max_bytes,
                show_progress:bool, how:str, expected_bytes=None, sha256=None,
                check=None):
-    "Stream the body of `resp` into a `.part` file beside `dest`, check it, rename it."
+    "Stream the body of `resp` through `atomic_write` into `dest`, checked before the rename."
     length = _content_length(resp)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f'.{dest.name}.', suffix='.part')
-    try:
-        with os.fdopen(fd, 'wb') as out, tqdm(total=length, unit='B', unit_scale=True,
-                desc=dest.name, disable=not show_progress) as bar:
-            got, digest = _stream(resp, out, url, timeout, end, max_bytes, bar, how)
-            out.flush(); os.fsync(out.fileno())
+    with atomic_write(dest) as out, tqdm(total=length, unit='B', unit_scale=True,
+            desc=dest.name, disable=not show_progress) as bar:
+        got, digest = _stream(resp, out, url, timeout, end, max_bytes, bar, how)
         if length is not None and got < length:
             raise ConnectionError(f'download of {url} was cut short: {got:,} of '
                                   f'{length:,} bytes; nothing was kept. {how}')
         problem = _body_problem(got, digest, expected_bytes, sha256)
-        if problem is None and check is not None: problem = check(Path(tmp))
+        if problem is None and check is not None:
+            out.flush(); problem = check(Path(out.name))
         if problem: raise ValueError(f'refusing the download of {url}: {problem}')
-        os.replace(tmp, dest)
-    except BaseException:  # KeyboardInterrupt too: never leave a partial file
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(dest.parent)
 
 # %% ../nbs/01_data.ipynb #506a1980
 def download(url:str,                 # what to download (http, https)
@@ -321,7 +307,7 @@ def download(url:str,                 # what to download (http, https)
             raise ValueError(f'{name} must be a positive number of seconds, got {v!r}')
     dest = check_writable(Path(dest), 'download')
     how = how or f'Download {url} by hand (browser, curl, wget), save it as {dest}.'
-    dest.parent.mkdir(parents=True, exist_ok=True); _stale_parts(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     end = t0 + (deadline if deadline is not None else _default_deadline(expected_bytes))
     with _open_by(url, min(timeout, deadline or timeout), end, how) as resp:
