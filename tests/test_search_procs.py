@@ -37,14 +37,21 @@ SCRIPT = textwrap.dedent('''
         likes = likes_matrix(synthetic_likes(n_users=300, n_items=150, n_likes=4000, seed=1))
         train, test, users = train_test_split(likes, 3, fraction=0.2, seed=0)
         base = ALS(random_state=0, callback=pace if mode == 'slow' else None)
+        grid = {'num_factors': [0, 3, 4, 5] if mode == 'fail' else [2, 3, 4, 5]}
         print('parent', os.getpid(), flush=True)
+        t0 = time.time()
         try:
-            curves = grid_search_learning_curve(base, train, test, {'num_factors': [2, 3, 4, 5]}, users,
+            curves = grid_search_learning_curve(base, train, test, grid, users,
                                                 epochs=[1, 2, 60], n_jobs=2, checkpoint=ck, verbose=True,
                                                 progress=False)
         except KeyboardInterrupt:
             print('interrupted', flush=True)
             sys.exit(143)
+        except Exception as e:
+            import multiprocessing
+            print(f'failed after {time.time() - t0:.1f} s with {len(multiprocessing.active_children())} '
+                  f'workers left: {type(e).__name__}: {e}', flush=True)
+            sys.exit(1)
         print('done', len(curves), flush=True)
 ''')
 
@@ -153,3 +160,19 @@ def test_sigterm_stops_the_search_promptly_and_it_resumes(tmp_path):
     assert f'{done} of 4 configurations taken from'.encode() in again.stdout and b'done 4' in again.stdout
     after = ck.read_bytes()
     assert after.startswith(before) and _whole_records(ck) == 4     # the saved records kept, the rest appended
+
+
+def test_a_failing_configuration_stops_the_workers_at_once(tmp_path):
+    "A configuration that fails (num_factors=0) ends the search at once: the slow ones in flight are not waited for."
+    script, ck = tmp_path / 'grid.py', tmp_path / 'ck.jsonl'
+    script.write_text(SCRIPT)
+    try:
+        r = subprocess.run([sys.executable, str(script), str(ck), 'fail'], capture_output=True, timeout=30,
+                           env=os.environ.copy(), start_new_session=True)
+    except subprocess.TimeoutExpired:
+        raise AssertionError('the search went on for 30 s after a configuration failed')
+    out = r.stdout.decode()
+    assert r.returncode == 1 and 'with 0 workers left: ValueError: configuration {' in out, out + r.stderr.decode()
+    took = float(out.split('failed after ')[1].split(' s')[0])
+    assert took < 15, out
+    assert _whole_records(ck) == 0 and not ck.with_name(ck.name + '.lock').exists()

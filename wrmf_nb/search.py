@@ -225,18 +225,6 @@ def _starts_with(line:bytes)->str:
         text = part[:e.start].decode('utf-8')  # a character cut at 40 bytes
     return repr(text) + ('...' if len(line) > len(part) else '')
 
-def _record(line:bytes, n_epochs:int):
-    "Checkpoint line `line` as a record dict, or None if it is not a whole record."
-    try: rec = json.loads(line.decode('utf-8'))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError): return None
-    if not isinstance(rec, dict) or not isinstance(rec.get('key'), str): return None
-    c = rec.get('curve')
-    series = lambda m, s: isinstance(c[m].get(s), list) and len(c[m][s]) == n_epochs
-    ok = isinstance(c, dict) and all(isinstance(c.get(m), dict) and series(m, s)
-                                     for m in ('patk', 'mse')
-                                     for s in ('train', 'test'))
-    return rec if ok else None
-
 def _header(path:Path, head:bytes)->dict:
     "The fingerprint in header line `head`; a one-line ValueError if it is not one."
     fix = "it was left untouched: pass another checkpoint path, or delete the file"
@@ -255,6 +243,42 @@ def _header(path:Path, head:bytes)->dict:
         raise ValueError(f"{path} is not a grid-search checkpoint: it starts with "
                          f"{first}, not a {want} header; {fix}")
     return h['fingerprint']
+
+# %% ../nbs/05_search.ipynb #d7f5ac89
+def _record(line:bytes, n_epochs:int|None):
+    "Checkpoint line `line` as a record dict, or None if it is not a whole record."
+    try: rec = json.loads(line.decode('utf-8'))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError): return None
+    if not isinstance(rec, dict) or not isinstance(rec.get('key'), str): return None
+    c = rec.get('curve')
+    series = lambda m, s: (isinstance(c[m].get(s), list)
+                           and n_epochs in (None, len(c[m][s])))
+    ok = isinstance(c, dict) and all(isinstance(c.get(m), dict) and series(m, s)
+                                     for m in ('patk', 'mse')
+                                     for s in ('train', 'test'))
+    return rec if ok else None
+
+def _read_records(raw:bytes, n_epochs:int|None)->tuple:
+    "Records in checkpoint bytes `raw`: (records, good lines, bad line numbers, n lines)."
+    lines = raw.split(b'\n')
+    tail = lines.pop()                        # b'' if the file ends with a newline
+    if not lines: lines, tail = [tail], b''   # a header without its newline
+    records, keep, bad = {}, [lines[0]], []
+    for n, line in enumerate(lines[1:] + ([tail] if tail else []), start=2):
+        rec = _record(line, n_epochs)
+        if rec is None: bad.append(n)
+        else: records[rec['key']] = rec['curve']; keep.append(line)
+    return records, keep, bad, len(lines) + bool(tail)
+
+def _check_fingerprint(path, old:dict, new:dict):
+    "Refuse a checkpoint written for another search, naming what differs."
+    diff = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    if not diff: return
+    detail = '; '.join(f"{k}: checkpoint has {old.get(k)!r}, this search has "
+                       f"{new.get(k)!r}" for k in diff)
+    raise ValueError(f"checkpoint {path} was written for a different search "
+                     f"({detail}). Delete the file or pass another checkpoint path "
+                     "to start over.")
 
 # %% ../nbs/05_search.ipynb #a00fc73e
 class Checkpoint:
@@ -279,15 +303,9 @@ class Checkpoint:
         old = _header(self.path, head)            # refuse what is not ours, untouched
         _check_fingerprint(self.path, old, fingerprint)
         raw = self.file.read_bytes()
-        lines = raw.split(b'\n')
-        tail = lines.pop()                        # b'' if the file ends with a newline
-        if not lines: lines, tail = [tail], b''   # a header without its newline
-        keep, bad, n_ep = [lines[0]], [], len(fingerprint.get('epochs', []))
-        for n, line in enumerate(lines[1:] + ([tail] if tail else []), start=2):
-            rec = _record(line, n_ep)
-            if rec is None: bad.append(n)
-            else: self.records[rec['key']] = rec['curve']; keep.append(line)
-        _mend(self, raw, keep, bad, n_last=len(lines) + bool(tail))
+        n_ep = len(fingerprint['epochs']) if 'epochs' in fingerprint else None
+        self.records, keep, bad, n_last = _read_records(raw, n_ep)
+        _mend(self, raw, keep, bad, n_last)
 
     def __contains__(self, params): return _param_key(params) in self.records
     def __len__(self): return len(self.records)
@@ -309,16 +327,6 @@ class Checkpoint:
         finally: os.close(fd)
 
 # %% ../nbs/05_search.ipynb #2e83b9d7
-def _check_fingerprint(path, old:dict, new:dict):
-    "Refuse a checkpoint written for another search, naming what differs."
-    diff = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
-    if not diff: return
-    detail = '; '.join(f"{k}: checkpoint has {old.get(k)!r}, this search has "
-                       f"{new.get(k)!r}" for k in diff)
-    raise ValueError(f"checkpoint {path} was written for a different search "
-                     f"({detail}). Delete the file or pass another checkpoint path "
-                     "to start over.")
-
 def _line_list(ns:list)->str:
     "'line 3' or 'lines 3, 4' (the first ten, then how many more)."
     more = f" and {len(ns) - 10} more" if len(ns) > 10 else ''
