@@ -418,11 +418,9 @@ def _worker_task(i, base_model, params, epochs, patk):
 # %% ../nbs/05_search.ipynb #05b7e019
 def _stop_pool(pool:cf.ProcessPoolExecutor):
     "Stop `pool` now: drop the queued configurations, kill the workers running others."
-    procs = list((getattr(pool, '_processes', None) or {}).values())  # shutdown drops
-    pool.shutdown(wait=False, cancel_futures=True)
-    for p in procs:
+    for p in list((getattr(pool, '_processes', None) or {}).values()):
         if p.is_alive(): p.kill()
-    for p in procs: p.join(5)
+    pool.shutdown(cancel_futures=True)   # quick now: it sees the workers gone and tidies up
 
 def _in_workers(n_jobs, base_model, configs, todo, data, epochs, patk, finish, failed):
     "Run configurations `todo` in `n_jobs` worker processes; `finish` each as it ends."
