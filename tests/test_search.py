@@ -295,8 +295,14 @@ def test_a_folder_or_an_unwritable_place_fails_before_computing(data, tmp_path):
     (tmp_path / 'notes.txt').write_text('x')
     with pytest.raises(NotADirectoryError, match=r'cannot write checkpoint .*notes.txt is not a folder'):
         run(tmp_path / 'notes.txt' / 'ck.jsonl')
+    (tmp_path / 'loop1').symlink_to(tmp_path / 'loop2')
+    (tmp_path / 'loop2').symlink_to(tmp_path / 'loop1')
+    with pytest.raises(OSError, match=r'checkpoint .*loop1 is a loop of symlinks'):
+        run(tmp_path / 'loop1')
     assert not calls
-    assert sorted(x.name for x in tmp_path.iterdir()) == ['folder', 'notes.txt'] and not any((tmp_path / 'folder').iterdir())
+    assert (tmp_path / 'loop1').is_symlink() and (tmp_path / 'loop2').is_symlink()
+    assert sorted(x.name for x in tmp_path.iterdir()) == ['folder', 'loop1', 'loop2', 'notes.txt']
+    assert not any((tmp_path / 'folder').iterdir())
 
 
 def test_bad_arguments(data):

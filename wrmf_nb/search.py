@@ -175,7 +175,7 @@ class checkpoint_lock:
     def __enter__(self):
         try: import fcntl
         except ImportError: return self     # no advisory locks on this platform
-        real = self.path.resolve()          # every path to one file finds one lock
+        real = _resolve(self.path)          # every path to one file finds one lock
         real.parent.mkdir(parents=True, exist_ok=True)
         self.lock_path = real.with_name(real.name + '.lock')
         while True:
@@ -208,6 +208,11 @@ def _same_file(fd:int, path)->bool:
     try: a, b = os.fstat(fd), os.stat(path)
     except FileNotFoundError: return False
     return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+def _resolve(path:Path)->Path:
+    "`path` with its symlinks resolved; a symlink loop is a one-line OSError."
+    try: return path.resolve()
+    except RuntimeError: raise OSError(f"checkpoint {path} is a loop of symlinks") from None
 
 # %% ../nbs/05_search.ipynb #381117cf
 class CheckpointWarning(UserWarning):
@@ -285,7 +290,7 @@ class Checkpoint:
     "An append-only JSON Lines file of finished configurations, tied to one search."
     def __init__(self, path, fingerprint:dict):
         self.path, self.records = Path(path), {}
-        self.file = self.path.resolve()           # write through a symlink, not over it
+        self.file = _resolve(self.path)           # write through a symlink, not over it
         if self.path.is_dir():
             raise IsADirectoryError(f"checkpoint {self.path} is a folder, not a file")
         if self.path.exists():
@@ -519,28 +524,33 @@ def grid_search_learning_curve(base_model,             # unfitted ALS-like model
     for p in configs: _fresh(base_model, p)                   # fail early on unknown parameter names
     fp = search_fingerprint(base_model, train, test, users, epochs, patk)
     lock, ck = _open_checkpoint(checkpoint, fp)          # before any work
-    results = [None] * len(configs)
-    for i, p in enumerate(configs):
-        if ck is not None and p in ck: results[i] = {**ck.get(p), 'params': dict(p)}
-    todo = [i for i, r in enumerate(results) if r is None]
-    if n_jobs is None or n_jobs == 0: n_jobs = 1
-    if n_jobs < 0: n_jobs = available_cores()
-    n_jobs = max(1, min(int(n_jobs), len(todo) or 1))
-    bar = tqdm(total=len(configs), initial=len(configs) - len(todo), desc='grid', unit='config', disable=not progress)
-    say = bar.write if progress else print
-    if verbose and ck is not None and len(todo) < len(configs):
-        say(f"{len(configs) - len(todo)} of {len(configs)} configurations taken from {ck.path}")
-
-    def finish(i, curve, lines, secs):
-        results[i] = curve
-        if ck is not None: ck.append(configs[i], curve)
-        if verbose: say(' | '.join(f'{k}: {v}' for k, v in configs[i].items()) + f'   ({secs:.1f} s)\n' + '\n'.join(lines))
-        bar.update()
-
-    def failed(i, e): raise _config_error(configs[i], e) from e
-
-    job = (base_model, configs, todo, (train, test, users), epochs, patk, finish, failed)
+    bar = None
     try:
+        results = [None] * len(configs)
+        for i, p in enumerate(configs):
+            if ck is not None and p in ck: results[i] = {**ck.get(p), 'params': dict(p)}
+        todo = [i for i, r in enumerate(results) if r is None]
+        if n_jobs is None or n_jobs == 0: n_jobs = 1
+        if n_jobs < 0: n_jobs = available_cores()
+        n_jobs = max(1, min(int(n_jobs), len(todo) or 1))
+        bar = tqdm(total=len(configs), initial=len(configs) - len(todo), desc='grid',
+                   unit='config', disable=not progress)
+        say = bar.write if progress else print
+        if verbose and ck is not None and len(todo) < len(configs):
+            say(f"{len(configs) - len(todo)} of {len(configs)} configurations taken "
+                f"from {ck.path}")
+
+        def finish(i, curve, lines, secs):
+            results[i] = curve
+            if ck is not None: ck.append(configs[i], curve)
+            if verbose: say(' | '.join(f'{k}: {v}' for k, v in configs[i].items())
+                            + f'   ({secs:.1f} s)\n' + '\n'.join(lines))
+            bar.update()
+
+        def failed(i, e): raise _config_error(configs[i], e) from e
+
+        data = (train, test, users)
+        job = (base_model, configs, todo, data, epochs, patk, finish, failed)
         if not todo: pass
         elif client is not None: _on_dask(client, *job)
         elif n_jobs > 1: _in_workers(n_jobs, *job)
@@ -551,7 +561,7 @@ def grid_search_learning_curve(base_model,             # unfitted ALS-like model
                 except Exception as e: failed(i, e)
                 finish(i, *res)
     finally:
-        bar.close()
+        if bar is not None: bar.close()
         if lock: lock.__exit__()
     return results
 
