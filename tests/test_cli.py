@@ -165,3 +165,34 @@ def test_console_script(likes_file, tmp_path):
     assert 'Traceback' not in r.stderr
     r = subprocess.run([str(exe), '--help'], capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 0 and 'demo' in r.stdout
+
+
+def test_says_so_while_compiling(capsys, tmp_path, monkeypatch):
+    "Before the first fit on a machine (numba compiling, ~20 s) one line says why nothing moves."
+    import wrmf_nb.cli as cli
+    monkeypatch.setattr(cli, '_kernels_cached', lambda solver='cg': False)
+    rc, _, err = run(capsys, 'fit', '--synthetic', 'tiny', '--factors', '4', '--iterations', '2',
+                     '--out', str(tmp_path / 'm'))
+    assert rc == 0 and 'compiling the ALS kernels' in err
+    rc, _, err = run(capsys, 'fit', '--synthetic', 'tiny', '--factors', '4', '--iterations', '2', '-q',
+                     '--out', str(tmp_path / 'm'))
+    assert rc == 0 and 'compiling' not in err                          # -q: nothing on stderr
+    monkeypatch.undo()
+    assert cli._kernels_cached('cg')                                    # compiled and cached by now
+
+
+def test_outputs_are_replaced_whole(capsys, tmp_path):
+    "Outputs are written beside their target and renamed over it: no temporary file is left behind."
+    csv = tmp_path / 'curves.csv'
+    csv.write_text('old')
+    args = ['grid', '--synthetic', 'tiny', '--factors', '4', '--alpha', '10', '--epochs', '1', '2', '1', '-q',
+            '--out', str(csv)]
+    assert run(capsys, *args)[0] == 0
+    assert csv.read_text().startswith('config,num_factors,')
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['curves.csv']
+    m = tmp_path / 'm'
+    for _ in range(2):
+        assert run(capsys, 'fit', '--synthetic', 'tiny', '--factors', '4', '--iterations', '2', '-q',
+                   '--out', str(m))[0] == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['curves.csv', 'm']
+    assert sorted(p.name for p in m.iterdir()) == ['ids.json', 'likes.npz', 'model.npz']

@@ -61,7 +61,7 @@ def test_similar_items_single_float32_and_caps():
     assert len(ids) == 19 and 3 not in ids and len(set(ids)) == 19
     with pytest.raises(IndexError, match='out of range'): similar_items(m, [0, 20])
     with pytest.raises(IndexError, match='out of range'): similar_items(m, -1)
-    with pytest.raises(TypeError, match='integers'): similar_items(m, 1.5)
+    with pytest.raises(TypeError, match='integer indices'): similar_items(m, 1.5)
 
 
 def test_top_n_against_argsort():
@@ -171,3 +171,111 @@ def test_fold_in_equals_exact_als_user_sweep():
     np.testing.assert_allclose(folded, model.user_vectors, rtol=1e-6, atol=1e-8)
     # and the post-facing call: a model's own alpha/regularization are used by default
     np.testing.assert_allclose(fold_in(model, R[5].indices), fold_in(model, R[5:6])[0], rtol=1e-10)
+
+
+# ---------------------------------------------------------------- reliability (issue 10)
+
+def _one_line(e):
+    msg = str(e.value)
+    assert msg and '\n' not in msg, msg
+    return msg
+
+
+@pytest.mark.parametrize('bad,msg', [
+    ('3', "item ids must be integer indices, got the string '3'"),
+    (['3', '4'], "item ids must be integer indices, got the string '3'"),
+    (np.array([True, False]), 'item ids must be integer indices, got booleans'),
+    (1.5, 'item ids must be integer indices, got 1.5'),
+    (np.nan, 'item ids must be integer indices, got nan'),
+    (1e300, 'item index 1e+300 is out of range'),
+    (20, 'item index 20 is out of range: the model has 20 items (0..19)'),
+    ([[0, 1]], 'item ids must be one index or a 1-D list of indices, got a 2-D array'),
+    (None, 'item ids must be integer indices, got None'),
+])
+def test_bad_ids_are_refused_in_one_line(bad, msg):
+    m = random_model(n_users=5, n_items=20)
+    for call in (lambda: similar_items(m, bad), lambda: fold_in(m, bad),
+                 lambda: recommend(m, bad, filter_liked=False) if 'item index 20' not in msg else similar_items(m, bad)):
+        with pytest.raises(ValueError) as e: call()
+        text = _one_line(e).replace('user', 'item')
+        assert msg in text, text
+
+
+def test_old_exception_types_still_work():
+    m = random_model(n_items=20)
+    with pytest.raises(IndexError): similar_items(m, 20)
+    with pytest.raises(TypeError): similar_items(m, 1.5)
+
+
+@pytest.mark.parametrize('N', [-1, 2.5, '3', None])
+def test_bad_N_is_refused(N):
+    m = random_model(n_items=20)
+    R = random_likes(50, 20)
+    for call in (lambda: similar_items(m, 0, N=N), lambda: recommend(m, 0, R, N=N), lambda: recommend_new_user(m, [1], N=N)):
+        with pytest.raises(ValueError, match=r'N must be an integer >= 0, got'): call()
+
+
+def test_empty_or_unfitted_models_are_refused():
+    als = pytest.importorskip('wrmf_nb.als')
+    empty = SimpleNamespace(user_vectors=np.zeros((3, 4)), item_vectors=np.zeros((0, 4)), alpha=1.0, regularization=0.1)
+    for call in (lambda: similar_items(empty, 0), lambda: similar_items(empty, []), lambda: recommend(empty, 0, filter_liked=False),
+                 lambda: fold_in(empty, sparse.csr_matrix((1, 0))), lambda: recommend_new_user(empty, [0])):
+        with pytest.raises(ValueError, match=r'the model has no items \(item_vectors is 0 x 4\)'): call()
+    nousers = SimpleNamespace(user_vectors=np.zeros((0, 4)), item_vectors=np.ones((5, 4)))
+    with pytest.raises(ValueError, match='the model has no users'): recommend(nousers, 0, filter_liked=False)
+    for call in (lambda: similar_items(als.ALS(), 0), lambda: recommend(als.ALS(), 0, filter_liked=False),
+                 lambda: fold_in(als.ALS(), [0])):
+        with pytest.raises(ValueError, match=r'ALS has no `\w+_vectors`: fit the model first') as e: call()
+        assert isinstance(e.value, AttributeError)                       # as before
+    with pytest.raises(ValueError, match='item_vectors must be a 2-D'): similar_items(np.ones(5), 0)
+
+
+@pytest.mark.parametrize('side', ['item_vectors', 'user_vectors'])
+def test_non_finite_vectors_are_refused(side):
+    m = random_model(n_users=10, n_items=30)
+    getattr(m, side)[4, 2] = np.nan
+    calls = [lambda: recommend(m, 0, filter_liked=False)]
+    if side == 'item_vectors':
+        calls += [lambda: similar_items(m, 0), lambda: fold_in(m, [1, 2]), lambda: recommend_new_user(m, [1, 2]),
+                  lambda: similar_items(m.item_vectors, 0)]
+    for call in calls:
+        with pytest.raises(ValueError) as e: call()
+        msg = _one_line(e)
+        assert f'{side} hold NaN or infinite values (the first in row 4)' in msg and 'diverged' in msg, msg
+
+
+@pytest.mark.parametrize('counts,msg', [
+    ([1, np.nan, 2], 'counts must hold finite, non-negative values: 1 bad value(s), the first at position 1 (item 5) = nan'),
+    ([1, 1, -1], 'the first at position 2 (item 7) = -1.0'),
+    ([np.inf, 1, 1], 'the first at position 0 (item 3) = inf'),
+])
+def test_fold_in_refuses_bad_counts(counts, msg):
+    m = random_model(n_items=20)
+    for call in (lambda: fold_in(m, [3, 5, 7], counts=counts), lambda: recommend_new_user(m, [3, 5, 7], counts=counts)):
+        with pytest.raises(ValueError) as e: call()
+        assert msg in _one_line(e)
+    R = sparse.csr_matrix((np.array(counts, float), np.array([3, 5, 7]), np.array([0, 0, 3])), shape=(2, 20))
+    with pytest.raises(ValueError, match=r'liked must hold finite, non-negative counts: 1 bad value\(s\), the first at \(row 1'):
+        fold_in(m, R)
+
+
+def test_fold_in_refuses_an_empty_history_and_other_misuse():
+    m = random_model(n_items=20)
+    for call in (lambda: fold_in(m, []), lambda: recommend_new_user(m, []), lambda: recommend_new_user(m, [4, 5], counts=[0, 0])):
+        with pytest.raises(ValueError, match='no liked items') as e: call()
+        assert 'popular' in _one_line(e)
+    np.testing.assert_allclose(fold_in(m, [4, 5], counts=[1, 0]), fold_in(m, [4]))    # a count of 0 is no like, as in fit
+    with pytest.raises(ValueError, match='counts is only for a list of liked items'):
+        fold_in(m, sparse.csr_matrix((1, 20)), counts=[1])
+    for kw in (dict(alpha=np.nan), dict(alpha=-1), dict(regularization=np.inf)):
+        with pytest.raises(ValueError, match='must be a finite number >= 0'): fold_in(m, [1], **kw)
+    # a batch keeps fit's rule: an empty row gets the zero vector
+    np.testing.assert_allclose(fold_in(m, sparse.csr_matrix((2, 20)))[1], 0)
+
+
+def test_fold_in_of_a_singular_system_is_finite():
+    m = SimpleNamespace(item_vectors=np.array([[1., 0, 0], [2., 0, 0]]), alpha=1.0, regularization=0.0)
+    x = fold_in(m, [0])
+    assert np.isfinite(x).all()
+    # min 2 (1 - x0)^2 + (0 - 2 x0)^2 gives x0 = 1/3; x1, x2 are free: the least-norm solution sets them to 0
+    np.testing.assert_allclose(x, [1 / 3, 0, 0], atol=1e-12)

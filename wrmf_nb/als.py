@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_als.ipynb #a9689533
 from __future__ import annotations
-import json, os, weakref
+import glob, hashlib, json, os, time, warnings, weakref, zipfile, zlib
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,11 +17,16 @@ from numba.extending import intrinsic
 from threadpoolctl import ThreadpoolController
 from tqdm.auto import tqdm
 
+from ._files import atomic_write, check_writable
 from .loss import wrmf_loss
+
+try: import fcntl                   # POSIX file locks mark a save in progress (see `ALS.save`)
+except ImportError: fcntl = None
 
 # %% auto #0
 __all__ = ['SOLVERS', 'BLOCKS_PER_THREAD', 'MAX_DENSE_BYTES', 'check_ratings', 'cg_solve_reference', 'row_blocks', 'run_workers',
-           'cg_half_sweep', 'cholesky_half_sweep', 'gramian', 'half_sweep', 'ALS', 'patch_als']
+           'cg_half_sweep', 'cholesky_half_sweep', 'gramian', 'half_sweep', 'ALS', 'patch_als', 'ALSDivergedError',
+           'NotFittedError']
 
 # %% ../nbs/03_als.ipynb #8af39a3c
 def _first_bad(m:sp.csr_matrix, bad:np.ndarray):
@@ -257,16 +262,17 @@ def _rank_update(rows, w, Y, A, z):
 def _cholesky_solve(A, b, x):
     "Solve A x = b for symmetric positive (semi)definite A, overwriting A's lower triangle with L and b with scratch."
     f = b.shape[0]
-    zero = b.dtype.type(0); one = b.dtype.type(1)
-    rel = b.dtype.type(np.finfo(b.dtype).eps); tiny = b.dtype.type(1e-30)
+    one = b.dtype.type(1)
+    rel = b.dtype.type(np.finfo(b.dtype).eps)
+    inf = b.dtype.type(np.inf); nan = b.dtype.type(np.nan)
     for j in range(f):                       # column j of L
         Aj = A[j]
         d = Aj[j]
         s = d
         for k in range(j): s -= Aj[k] * Aj[k]
-        if not s > d * rel:                  # singular (or NaN) pivot: clamp it
-            s = d * rel if d > zero else tiny
-        s = np.sqrt(s)
+        if s > d * rel: s = np.sqrt(s)
+        elif d < inf: s = inf                # dependent column: drop x_j (1/inf = 0 zeroes it in L, z and x)
+        else: s = nan                        # an overflowed or NaN system stays visible
         Aj[j] = s
         inv = one / s
         i = j + 1
@@ -403,9 +409,10 @@ def _numba_threads(n:int):
     finally: numba.set_num_threads(prev)
 
 def _fingerprint(m):
-    "A cheap summary of a CSR matrix's content, to notice in-place changes between calls."
-    return (m.shape, m.nnz, m.data.dtype.str, float(m.data.sum(dtype=np.float64)),
-            int(m.indices.sum(dtype=np.int64)), int(m.indptr.sum(dtype=np.int64)))
+    "A 128-bit hash of a CSR matrix's arrays (about 3 ms per 600 thousand likes), to notice in-place edits."
+    h = hashlib.blake2b(digest_size=16)
+    for a in (m.indptr, m.indices, m.data): h.update(np.ascontiguousarray(a))
+    return m.shape, m.indptr.dtype.str, m.indices.dtype.str, m.data.dtype.str, h.digest()
 
 class ALS:
     "Weighted regularized matrix factorization (WRMF) for implicit feedback, trained by alternating least squares."
@@ -482,6 +489,33 @@ def patch_als(f):
     setattr(ALS, fn.__name__, f)
     return f                  # like fastcore's @patch; nbdev leaves @patch*-decorated functions out of __all__
 
+# %% ../nbs/03_als.ipynb #fd531605
+class ALSDivergedError(ValueError):
+    "Training produced NaN or infinite vectors: the hyper-parameters or the counts are to blame."
+
+class NotFittedError(ValueError, AttributeError):
+    "The model is not trained yet (also an `AttributeError`, so `hasattr` and old `except` clauses still work)."
+
+def _first_non_finite(M:np.ndarray):
+    "Index of the first row of `M` holding NaN or inf, or None: one sum when all is well."
+    if M.size == 0 or np.isfinite(M.sum()): return None
+    bad = ~np.isfinite(M).all(axis=1)
+    return int(np.argmax(bad)) if bad.any() else None     # the sum overflowed, not the vectors
+
+@patch_als
+def _check_finite(self, M:np.ndarray, side:str, Cui:sp.csr_matrix):
+    "Raise `ALSDivergedError` if the `side` vectors just solved are not all finite."
+    r = _first_non_finite(M)
+    if r is None: return
+    a, lam, dt = float(self.alpha), float(self.regularization), np.dtype(self.dtype).name
+    top = float(Cui.data.max()) if Cui.nnz else 0.0
+    fixes = [f'lower alpha or scale the counts down (confidences reach 1 + {a:g} x {top:g} = {1 + a * top:.3g})',
+             'add regularization' + (' (it is 0)' if lam == 0 else '')]
+    if dt == 'float32': fixes.append('use dtype=np.float64')
+    raise ALSDivergedError(f"ALS diverged in sweep {self.sweeps_done + 1}: the {side} vectors became NaN or infinite "
+                           f"(the first in {side} {r}) with alpha={a:g}, regularization={lam:g}, dtype={dt}; "
+                           f"{', '.join(fixes[:-1])} or {fixes[-1]}")
+
 # %% ../nbs/03_als.ipynb #add94b86
 @patch_als
 def _prepare(self, ratings):
@@ -491,6 +525,9 @@ def _prepare(self, ratings):
     c = self.__dict__.get('_cache')
     if key is not None and c is not None and c[0]() is ratings and c[1] == key and c[2].dtype == dt: return c[2], c[3]
     Cui = check_ratings(ratings, dt)
+    if 0 in Cui.shape:
+        raise ValueError(f"ratings is {Cui.shape[0]} x {Cui.shape[1]}: there is nothing to train on "
+                         "(it needs at least one user and one item)")
     Ciu = Cui.T.tocsr()
     self._cache = (weakref.ref(ratings), key, Cui, Ciu) if key is not None else None
     return Cui, Ciu
@@ -498,7 +535,10 @@ def _prepare(self, ratings):
 @patch_als
 def _initial_vectors(self, Cui, dt):
     "Uniform [0, 0.01) vectors from `random_state` (users first, then items); rows without likes start at zero."
-    rng = np.random.default_rng(self.random_state)
+    try: rng = np.random.default_rng(self.random_state)
+    except (TypeError, ValueError):
+        raise ValueError("random_state must be None, an integer >= 0 or a numpy.random.Generator, "
+                         f"got {self.random_state!r}") from None
     X = rng.random((Cui.shape[0], self.num_factors), dtype=dt) * dt.type(0.01)
     Y = rng.random((Cui.shape[1], self.num_factors), dtype=dt) * dt.type(0.01)
     X[np.diff(Cui.indptr) == 0] = 0
@@ -517,7 +557,9 @@ def _run(self, Cui, Ciu, sweeps:int):
         bu, bi = row_blocks(Cui.indptr, nb, f, self.solver), row_blocks(Ciu.indptr, nb, f, self.solver)
         for _ in range(sweeps):
             half_sweep(Cui, X, Y, blocks=bu, **kw)
+            self._check_finite(X, 'user', Cui)
             half_sweep(Ciu, Y, X, blocks=bi, **kw)
+            self._check_finite(Y, 'item', Cui)
             self.sweeps_done += 1
             if self.calculate_training_loss:
                 self.loss_history.append(wrmf_loss(Cui, X, Y, self.alpha, self.regularization))
@@ -581,7 +623,7 @@ def _check_dense(rows:int, cols:int, dtype, what:str):
 
 @patch_als
 def _fitted(self):
-    if not hasattr(self, 'user_vectors'): raise AttributeError("the model is not trained yet: call fit() first")
+    if not hasattr(self, 'user_vectors'): raise NotFittedError("the model is not trained yet: call fit() first")
 
 @patch_als
 def predict_for_customers(self)->np.ndarray:
@@ -605,30 +647,138 @@ def predict_for_items(self, norm:bool=True)->np.ndarray:
     return S
 
 # %% ../nbs/03_als.ipynb #1b997095
+def _saved_params(model)->dict:
+    "The hyper-parameters as JSON-ready values; a seed that cannot be saved is None, with a note saying why."
+    params = {k: v.item() if isinstance(v, np.generic) else v for k, v in model.get_params().items()}
+    params['dtype'], params['callback'] = np.dtype(model.dtype).name, None
+    rs = params['random_state']
+    if not (rs is None or _int_like(rs)):
+        kind = type(rs).__name__
+        params['random_state'] = None
+        params['random_state_note'] = f'a numpy.random.{kind}' if type(rs).__module__.startswith('numpy.random') \
+                                      else f'a {kind}'
+    return params
+
+def _remove_dead_temps(path:Path):
+    "Delete the temp files of earlier saves of `path` whose writer died: those nobody holds a lock on."
+    if fcntl is None: return                          # without file locks we cannot tell the living from the dead
+    for p in path.parent.glob(f'.{glob.escape(path.name)}.*.tmp'):
+        try:
+            with open(p, 'rb') as f:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)   # fails while a save is writing it
+                p.unlink()
+        except OSError: pass
+
+class _TempLost(Exception): "Another save's cleanup removed our temp file before we could lock it."
+
+def _lock_temp(f)->int|None:
+    "Lock the temp file `f` as alive (on a duplicate descriptor, kept until the rename); None without locks."
+    if fcntl is None: return None
+    lock = os.dup(f.fileno())
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    if os.fstat(lock).st_nlink == 0:                  # removed between its creation and our lock: start again
+        os.close(lock); raise _TempLost()
+    return lock
+
+# %% ../nbs/03_als.ipynb #ff4bec04
 @patch_als
 def save(self, path)->Path:
-    "Write the model to one .npz file (vectors, loss history, hyper-parameters as JSON); returns its path."
+    "Write the model to one .npz file (vectors, loss history, hyper-parameters as JSON), atomically; returns its path."
     self._fitted()
-    params = self.get_params()
-    params['dtype'] = np.dtype(self.dtype).name
-    params['callback'] = None
-    rs = params['random_state']
-    params['random_state'] = int(rs) if _int_like(rs) else None
     path = Path(path)
     if path.suffix != '.npz': path = path.with_name(path.name + '.npz')
-    np.savez(path, user_vectors=self.user_vectors, item_vectors=self.item_vectors,
-             loss_history=np.asarray(self.loss_history, dtype=np.float64), sweeps_done=self.sweeps_done,
-             params=json.dumps(params))
-    return path
+    if not path.parent.is_dir(): raise FileNotFoundError(f"cannot save the model to {path}: no folder {path.parent}")
+    check_writable(path, 'the model file')
+    params = json.dumps(_saved_params(self))
+    _remove_dead_temps(path)
+    for _ in range(3):
+        lock = None
+        try:
+            with atomic_write(path) as f:
+                lock = _lock_temp(f)
+                np.savez(f, user_vectors=self.user_vectors, item_vectors=self.item_vectors,
+                         loss_history=np.asarray(self.loss_history, dtype=np.float64),
+                         sweeps_done=self.sweeps_done, params=params)
+            return path
+        except _TempLost: continue
+        finally:
+            if lock is not None: os.close(lock)
+    raise OSError(f"cannot save the model to {path}: other processes keep removing its temporary file")
+
+# %% ../nbs/03_als.ipynb #254b2e6c
+_MODEL_KEYS = ('user_vectors', 'item_vectors', 'params')
+
+def _read_npz(path:Path)->dict:
+    "All arrays of a .npz file, or a one-line ValueError saying what the file is instead."
+    with open(path, 'rb') as fh: head = fh.read(6)        # a missing file or a folder: the OSError as it is
+    if not head: raise ValueError(f"{path} is empty (0 bytes), not a wrmf_nb model")
+    if head == b'\x93NUMPY':
+        raise ValueError(f"{path} is a single numpy array (.npy), not a wrmf_nb model (the .npz file ALS.save writes)")
+    if head[:2] != b'PK':
+        raise ValueError(f"{path} is not a zip archive (a truncated download or another format), "
+                         "so not a wrmf_nb model (the .npz file ALS.save writes)")
+    try:
+        with np.load(path, allow_pickle=False) as z: arrays = {k: z[k] for k in z.files}
+    except (zipfile.BadZipFile, zlib.error, EOFError) as e:
+        raise ValueError(f"{path} is not a complete zip archive (a truncated download or an interrupted copy): "
+                         f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    except ValueError as e: raise ValueError(f"{path} holds an array wrmf_nb cannot read: {str(e).splitlines()[0]}") from None
+    missing = [k for k in _MODEL_KEYS if k not in arrays]
+    if len(missing) == len(_MODEL_KEYS):
+        names = ', '.join(list(arrays)[:5]) + (f' and {len(arrays) - 5} more' if len(arrays) > 5 else '')
+        raise ValueError(f"{path} is not a wrmf_nb model: it has arrays {names or '(none)'}; "
+                         f"expected {', '.join(_MODEL_KEYS)}")
+    if missing: raise ValueError(f"{path} is missing {', '.join(missing)}: not a complete wrmf_nb model")
+    return arrays
+
+def _read_params(arrays:dict, path:Path)->dict:
+    "The saved hyper-parameters as a dict of known names, or a one-line ValueError."
+    try: params = json.loads(str(arrays['params']))
+    except ValueError as e: raise ValueError(f"{path}: params is not valid JSON ({e})") from None
+    if not isinstance(params, dict): raise ValueError(f"{path}: params is not valid JSON for a model (not an object)")
+    note, params['callback'] = params.pop('random_state_note', None), None
+    rs = params.get('random_state')
+    if not (rs is None or _int_like(rs)): raise ValueError(f"{path}: random_state must be an integer or null, got {rs!r}")
+    unknown = [k for k in params if k not in ALS._param_names]
+    if unknown: raise ValueError(f"{path}: params has unknown parameter(s) {', '.join(map(repr, unknown))}; "
+                                 f"a wrmf_nb model has {', '.join(ALS._param_names)}")
+    if note is not None:
+        warnings.warn(f"{path}: random_state was {note}, which cannot be saved; the loaded model has "
+                      "random_state=None, so fit() will not reproduce these vectors", UserWarning, stacklevel=3)
+    return params
+
+# %% ../nbs/03_als.ipynb #780c48e0
+def _check_vectors(U:np.ndarray, I:np.ndarray, num_factors:int, path:Path):
+    "Refuse saved vectors of the wrong kind, of mismatched sizes, or holding NaN/inf."
+    for name, V in (('user_vectors', U), ('item_vectors', I)):
+        if V.ndim != 2 or V.dtype.kind != 'f':
+            raise ValueError(f"{path}: {name} must be a 2-D float array, got a {V.ndim}-D {V.dtype} array")
+    if U.shape[1] != I.shape[1]:
+        raise ValueError(f"{path}: user_vectors has {U.shape[1]} factors but item_vectors has {I.shape[1]}")
+    if U.shape[1] != num_factors:
+        raise ValueError(f"{path}: the vectors have {U.shape[1]} factors but num_factors is {num_factors}")
+    for name, V in (('user_vectors', U), ('item_vectors', I)):
+        r = _first_non_finite(V)
+        if r is not None:
+            raise ValueError(f"{path}: {name} holds NaN or infinite values (the first in row {r}); the model "
+                             "diverged in training: retrain it (see ALSDivergedError)")
 
 @patch_als
 @classmethod
 def load(cls, path):
-    "A model saved with `save`."
-    with np.load(path, allow_pickle=False) as z:
-        params = json.loads(str(z['params']))
-        params['dtype'] = np.dtype(params['dtype']).type
-        model = cls(**params)
-        model.user_vectors, model.item_vectors = z['user_vectors'], z['item_vectors']
-        model.loss_history, model.sweeps_done = [float(v) for v in z['loss_history']], int(z['sweeps_done'])
+    "A model saved with `save`; a file that is not one, or is damaged, gives a one-line ValueError saying why."
+    path = Path(path)
+    arrays = _read_npz(path)
+    params = _read_params(arrays, path)
+    model = cls(**params)
+    try: dt = model._checked_params()
+    except ValueError as e: raise ValueError(f"{path}: {e}") from None
+    model.dtype = dt.type
+    U, I = arrays['user_vectors'], arrays['item_vectors']
+    _check_vectors(U, I, model.num_factors, path)
+    model.user_vectors, model.item_vectors = U, I
+    try:
+        model.loss_history = [float(v) for v in np.ravel(arrays.get('loss_history', []))]
+        model.sweeps_done = int(arrays.get('sweeps_done', 0))
+    except (TypeError, ValueError): raise ValueError(f"{path}: loss_history or sweeps_done is not a number") from None
     return model

@@ -4,25 +4,65 @@
 
 # %% ../nbs/10_cli.ipynb #b504777f
 from __future__ import annotations
-import argparse, json, sys, time
+import argparse, codecs, csv, inspect, json, math, os, signal, sys, threading, time
+import traceback
+from contextlib import contextmanager
 from pathlib import Path
 import numpy as np
 import scipy.sparse as sparse
+from ._files import atomic_write, atomic_folder, recover_folder, check_writable
 
 # %% auto #0
-__all__ = ['SYNTHETIC_SIZES', 'DEMO_GRID', 'DEMO_EPOCHS', 'QUICK_GRID', 'QUICK_EPOCHS', 'EXAMPLES', 'CliError', 'load_likes',
-           'prepare', 'save_fitted', 'load_fitted', 'best_run', 'print_curve', 'cmd_fit', 'cmd_recommend',
-           'similar_sections', 'cmd_similar', 'run_grid', 'cmd_grid', 'cmd_fetch', 'cmd_book', 'demo_page', 'cmd_demo',
-           'build_parser', 'main']
+__all__ = ['SYNTHETIC_SIZES', 'MODEL_FILES', 'DEMO_GRID', 'DEMO_EPOCHS', 'QUICK_GRID', 'QUICK_EPOCHS', 'EXAMPLES', 'CliError',
+           'Terminated', 'load_likes', 'prepare', 'save_fitted', 'load_fitted', 'best_run', 'print_curve', 'cmd_fit',
+           'cmd_recommend', 'similar_sections', 'cmd_similar', 'run_grid', 'cmd_grid', 'cmd_fetch', 'cmd_book',
+           'demo_page', 'cmd_demo', 'build_parser', 'main']
 
 # %% ../nbs/10_cli.ipynb #1f26b5c9
 class CliError(Exception):
     "A problem the user can fix: printed as one line, exit code 2."
 
+class Terminated(KeyboardInterrupt):
+    "SIGTERM, raised in the main thread so that `kill` ends a run as Ctrl-C does."
+
 def _first_line(e:BaseException)->str:
     "The first line of an exception's message (or its type name)."
     msg = str(e).strip().splitlines()
     return msg[0] if msg else type(e).__name__
+
+_USER = (CliError, ValueError, OSError, MemoryError)
+
+def _user_error(e:BaseException)->bool:
+    "Whether `e` comes from the user's input or environment rather than from a bug."
+    if isinstance(e, _USER): return True
+    # a failed grid configuration: the search names it and chains the worker's error
+    return isinstance(e, RuntimeError) and isinstance(e.__cause__, _USER)
+
+# %% ../nbs/10_cli.ipynb #64a74f9e
+def _number(s:str, kind, ok, wants:str):
+    "`s` as a `kind` (int or float) for which `ok` holds, or an error saying `wants`."
+    try: v = kind(s)
+    except ValueError: v = None
+    if v is None or not ok(v):
+        raise argparse.ArgumentTypeError(f'wants {wants}, got {s!r}')
+    return v
+
+_finite = math.isfinite
+
+def _positive_int(s): return _number(s, int, lambda v: v >= 1, 'a whole number >= 1')
+def _count(s): return _number(s, int, lambda v: v >= 0, 'a whole number >= 0')
+def _non_negative(s):
+    return _number(s, float, lambda v: _finite(v) and v >= 0, 'a finite number >= 0')
+def _seconds(s): return _number(s, float, lambda v: _finite(v) and v > 0, 'seconds > 0')
+def _fraction(s): return _number(s, float, lambda v: 0 < v <= 1, 'a fraction in (0, 1]')
+def _jobs(s): return _number(s, int, lambda v: v >= 1 or v == -1, 'a number >= 1 or -1')
+
+def _encoding(s:str)->str:
+    "The name of a text encoding Python knows (utf-8, latin-1, cp1252...)."
+    try: return codecs.lookup(s).name
+    except LookupError:
+        msg = f'unknown text encoding {s!r} (try utf-8 or latin-1)'
+        raise argparse.ArgumentTypeError(msg) from None
 
 # %% ../nbs/10_cli.ipynb #7f685186
 SYNTHETIC_SIZES = {
@@ -35,6 +75,7 @@ def load_likes(path=None, # a Sketchfab-style likes file (modelname|mid|uid); No
                synthetic:str='post', # size of the synthetic data when `path` is None (see SYNTHETIC_SIZES)
                seed:int=42, # seed of the synthetic data
                verbose:bool=True, # report rows read and duplicates dropped
+               encoding:str|None=None, # text encoding of the file (None: UTF-8)
               ):
     "The raw likes table and a description of where it came from; a `CliError` for a bad file."
     if path is None:
@@ -45,8 +86,11 @@ def load_likes(path=None, # a Sketchfab-style likes file (modelname|mid|uid); No
     if not p.exists(): raise CliError(f'likes file not found: {p}')
     if p.is_dir(): raise CliError(f'{p} is a folder; --likes wants a file with a modelname|mid|uid header')
     from wrmf_nb.data import read_likes
-    try: df = read_likes(p, verbose=verbose)
-    except Exception as e:
+    kw = {} if encoding is None else {'encoding': encoding}
+    if kw and 'encoding' not in inspect.signature(read_likes).parameters:
+        raise CliError('--encoding needs a newer wrmf_nb (this read_likes reads UTF-8 only)')
+    try: df = read_likes(p, verbose=verbose, **kw)
+    except (ValueError, OSError, csv.Error) as e:
         msg = _first_line(e)
         raise CliError(f'cannot read likes file: {msg}' if str(p) in msg else f'cannot read likes file {p}: {msg}') from None
     if len(df) == 0: raise CliError(f'likes file {p} holds no likes')
@@ -75,11 +119,38 @@ def _names(df, idx_to_mid):
     return [str(per_mid.get(idx_to_mid[i], idx_to_mid[i])) for i in range(len(idx_to_mid))]
 
 # %% ../nbs/10_cli.ipynb #541d57e5
+def _umask()->int:
+    "The process's umask (read by setting it and putting it back)."
+    m = os.umask(0o22); os.umask(m)
+    return m
+
+@contextmanager
+def _output(path, mode:str='w'):
+    "Write file `path` atomically, creating its folder, with the permissions of `open`."
+    path = Path(path).expanduser(); path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path, mode, encoding=None if 'b' in mode else 'utf-8') as f:
+        if hasattr(os, 'fchmod'): os.fchmod(f.fileno(), 0o666 & ~_umask())
+        yield f
+
+MODEL_FILES = ('model.npz', 'likes.npz', 'ids.json')
+
+def _check_model_folder(path, what:str='--out')->Path:
+    "`path` as a folder to save a model in: writable; new, empty or a saved model."
+    p = check_writable(path, what, folder=True)
+    if p.is_dir():
+        check_writable(p.parent, what, folder=True)  # swapped by a rename in its parent
+        other = sorted(f.name for f in p.iterdir() if f.name not in MODEL_FILES)
+        if other: raise FileExistsError(
+            f'{what} {p} holds files that are not a saved model '
+            f'({", ".join(other[:3])}); save into a new or empty folder')
+    return p
+
+# %% ../nbs/10_cli.ipynb #3f1f09ed
 def _plain(x):
     "numpy scalars to plain Python, for JSON."
     return x.item() if isinstance(x, np.generic) else x
 
-def save_fitted(out, # folder to write (created if needed)
+def save_fitted(out, # folder to write (new, or replaced whole if it holds a saved model)
                 model, # fitted ALS model
                 maps, # (mid_to_idx, idx_to_mid, uid_to_idx, idx_to_uid) from `id_maps`
                 likes, # the users x models matrix the model was fitted on
@@ -88,32 +159,37 @@ def save_fitted(out, # folder to write (created if needed)
                 synthetic:bool=False, # the likes are synthetic (their model ids are not real Sketchfab ids)
                 categories=None, # planted category of each item (synthetic data), for coloured placeholders
                )->Path:
-    "Write model.npz, likes.npz and ids.json into `out`."
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    "Write model.npz, likes.npz and ids.json into a new folder that then replaces `out`."
+    out = _check_model_folder(out, 'model folder')
     _, idx_to_mid, _, idx_to_uid = maps
-    model.save(out / 'model.npz')
-    sparse.save_npz(out / 'likes.npz', sparse.csr_matrix(likes))
     meta = {'format': 'wrmf_nb.cli/1', 'source': source, 'synthetic': bool(synthetic),
             'idx_to_mid': [_plain(idx_to_mid[i]) for i in range(len(idx_to_mid))],
             'idx_to_uid': [_plain(idx_to_uid[i]) for i in range(len(idx_to_uid))],
             'names': list(names) if names is not None else None,
             'categories': [_plain(c) for c in categories] if categories is not None else None,
             'params': {k: v for k, v in model.get_params().items() if k != 'callback'}}
-    (out / 'ids.json').write_text(json.dumps(meta, default=str))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_folder(out) as new:
+        os.chmod(new, 0o777 & ~_umask())                # a temporary folder is private
+        model.save(new / 'model.npz')
+        sparse.save_npz(new / 'likes.npz', sparse.csr_matrix(likes))
+        (new / 'ids.json').write_text(json.dumps(meta, default=str))
     return out
 
+# %% ../nbs/10_cli.ipynb #0ae604ee
 def load_fitted(path, # folder written by `save_fitted` / `wrmf-nb fit`
                ):
     "The model, its metadata (id maps, names) and its likes matrix from a `wrmf-nb fit` folder."
     from wrmf_nb.als import ALS
-    p = Path(path).expanduser()
-    if not (p / 'ids.json').exists() or not (p / 'model.npz').exists():
+    p = recover_folder(Path(path).expanduser())     # mends a swap that a crash cut short
+    if not (p / 'ids.json').is_file() or not (p / 'model.npz').is_file():
         raise CliError(f'no fitted model in {p}: make one with `wrmf-nb fit --out {p}`')
     try:
         meta = json.loads((p / 'ids.json').read_text())
         model = ALS.load(p / 'model.npz')
         likes = sparse.load_npz(p / 'likes.npz').tocsr()
-    except Exception as e: raise CliError(f'cannot read the model in {p}: {_first_line(e)}') from None
+    except Exception as e:                          # whatever a damaged file raises
+        raise CliError(f'cannot read the model in {p}: {_first_line(e)}') from None
     return model, meta, likes
 
 # %% ../nbs/10_cli.ipynb #8b6843fd
@@ -165,6 +241,21 @@ def _summary_rows(curves, epochs):
         rows.append([*c['params'].values(), float(t[i]), int(list(epochs)[i])])
     return sorted(rows, key=lambda r: -r[-2])
 
+# %% ../nbs/10_cli.ipynb #f44a93e8
+def _kernels_cached(solver:str='cg')->bool:
+    "Whether numba has the kernel of `solver` cached on disk (True if it cannot tell)."
+    try:
+        from wrmf_nb import als
+        kernel = als._cholesky_worker if solver == 'cholesky' else als._cg_worker
+        return Path(kernel._cache._cache_file._index_path).exists()
+    except Exception: return True           # numba internals differ: say nothing
+
+def _say_if_compiling(solver:str='cg'):
+    "Say so on stderr before the first fit on a machine, while numba compiles."
+    if not _kernels_cached(solver):
+        print('compiling the ALS kernels (first run only, ~20 s)...', file=sys.stderr,
+              flush=True)
+
 # %% ../nbs/10_cli.ipynb #85cf9690
 def _model_from_args(args, **extra):
     "An ALS model with the hyper-parameters given on the command line."
@@ -174,10 +265,13 @@ def _model_from_args(args, **extra):
 
 def cmd_fit(args)->int:
     "wrmf-nb fit: train one model on all the likes and save it."
-    df, source = load_likes(args.likes, args.synthetic, args.seed, verbose=not args.quiet)
+    _check_model_folder(args.out)                   # a typo in --out fails now, not after training
+    df, source = load_likes(args.likes, args.synthetic, args.seed, verbose=not args.quiet,
+                            encoding=args.encoding)
     lim, maps, likes = prepare(df, args.min_user_likes, args.min_model_likes, verbose=not args.quiet)
     model = _model_from_args(args, show_progress=not args.quiet)
     t0 = time.perf_counter()
+    if not args.quiet: _say_if_compiling(args.solver)
     model.fit(likes)
     out = save_fitted(args.out, model, maps, likes, _names(lim, maps[1]), source, synthetic=args.likes is None)
     print(f'fitted {likes.shape[0]:,} users x {likes.shape[1]:,} models ({likes.nnz:,} likes) in '
@@ -238,6 +332,7 @@ def similar_sections(model, # fitted model
 def cmd_similar(args)->int:
     "wrmf-nb similar: nearest models of some models, as tables and optionally an HTML page."
     from wrmf_nb.similar import similar_items
+    if args.html: check_writable(args.html, '--html')
     model, meta, likes = load_fitted(args.model_dir)
     mids = meta['idx_to_mid']
     if args.models: items = _index_of(mids, args.models, 'model')
@@ -250,7 +345,7 @@ def cmd_similar(args)->int:
         offline = True if (args.offline or meta.get('synthetic')) else None   # synthetic ids have no thumbnails
         page = _html_page('Similar models', similar_sections(model, items, mids, names, N=args.n, offline=offline,
                                                               colors=meta.get('categories')))
-        Path(args.html).write_text(page, encoding='utf-8')
+        with _output(args.html) as f: f.write(page)
         print(f'wrote {args.html}')
     return 0
 
@@ -269,6 +364,7 @@ def run_grid(args, likes, param_grid, epochs, verbose=False):
     try: train, test, user_index = train_test_split(likes, args.split_count, fraction=args.fraction, seed=args.seed)
     except ValueError as e: raise CliError(f'cannot split the likes: {_first_line(e)}') from None
     base = ALS(random_state=args.seed)
+    if not getattr(args, 'quiet', False): _say_if_compiling(base.solver)
     curves = grid_search_learning_curve(base, train, test, param_grid, user_index=user_index, patk=args.k,
                                         epochs=epochs, n_jobs=args.jobs, checkpoint=getattr(args, 'checkpoint', None),
                                         verbose=verbose)
@@ -277,7 +373,10 @@ def run_grid(args, likes, param_grid, epochs, verbose=False):
 def cmd_grid(args)->int:
     "wrmf-nb grid: learning curves for every combination of the given hyper-parameters."
     epochs = _epochs(args.epochs)
-    df, source = load_likes(args.likes, args.synthetic, args.seed, verbose=not args.quiet)
+    for path, what in [(args.out, '--out'), (args.checkpoint, '--checkpoint')]:
+        if path: check_writable(path, what)         # before any work
+    df, source = load_likes(args.likes, args.synthetic, args.seed, verbose=not args.quiet,
+                            encoding=args.encoding)
     lim, maps, likes = prepare(df, args.min_user_likes, args.min_model_likes, verbose=not args.quiet)
     grid = {'num_factors': args.factors, 'regularization': args.regularization, 'alpha': args.alpha}
     t0 = time.perf_counter()
@@ -288,17 +387,26 @@ def cmd_grid(args)->int:
     print('best run:'); print_curve(best, epochs)
     if args.out:
         from wrmf_nb.search import curves_to_frame
-        curves_to_frame(curves, epochs=epochs).to_csv(args.out, index=False)
+        frame = curves_to_frame(curves, epochs=epochs)
+        with _output(args.out) as f: frame.to_csv(f, index=False)
         print(f'wrote {args.out}')
     return 0
 
 # %% ../nbs/10_cli.ipynb #a25e90c8
 def cmd_fetch(args)->int:
     "wrmf-nb fetch-sketchfab: download the post's likes file into the cache."
-    from wrmf_nb.data import fetch_sketchfab
-    kw = {'url': args.url} if args.url else {}
-    try: path = fetch_sketchfab(cache_dir=args.cache_dir, timeout=args.timeout, **kw)
-    except Exception as e: raise CliError(f'could not fetch the Sketchfab likes: {_first_line(e)}') from None
+    from wrmf_nb.data import fetch_sketchfab, SKETCHFAB_URL
+    if args.cache_dir: check_writable(args.cache_dir, '--cache-dir', folder=True)
+    url = args.url or SKETCHFAB_URL
+    try: path = fetch_sketchfab(cache_dir=args.cache_dir, timeout=args.timeout, url=url)
+    except (ConnectionError, TimeoutError) as e:      # offline: say what to run instead
+        reason = _first_line(e).split('. Download ')[0].rstrip('.')
+        raise CliError(f'could not fetch the Sketchfab likes: {reason}. Download {url} '
+                       'by hand (browser, curl or wget) and run '
+                       '`wrmf-nb demo --likes FILE`') from None
+    except (ValueError, OSError) as e:
+        msg = _first_line(e)
+        raise CliError(f'could not fetch the Sketchfab likes: {msg}') from None
     print(path)
     return 0
 
@@ -331,7 +439,10 @@ def _save_plots(curves, epochs, out:Path, k:int=5)->list:
         try: fig = f(curves, epochs=epochs, k=k)
         except Exception as e:
             print(f'skipped {fname}: {_first_line(e)}', file=sys.stderr); continue
-        fig.savefig(out / fname, dpi=100, bbox_inches='tight'); plt.close(fig)
+        try:
+            with _output(out / fname, 'wb') as png:
+                fig.savefig(png, format='png', dpi=100, bbox_inches='tight')
+        finally: plt.close(fig)
         written.append(fname)
     return written
 
@@ -378,13 +489,15 @@ def cmd_demo(args)->int:
     from wrmf_nb.search import curves_to_frame
     from wrmf_nb.als import ALS
     t_start = time.perf_counter(); timings = {}
-    out = Path(args.out).expanduser(); out.mkdir(parents=True, exist_ok=True)
+    out = check_writable(args.out, '--out', folder=True)   # before any work: the folder
+    _check_model_folder(out / 'model', '--out')              # and model/ in it
+    out.mkdir(parents=True, exist_ok=True)
     synthetic = args.synthetic or ('small' if args.quick else 'post')
     grid, epochs = (QUICK_GRID, QUICK_EPOCHS) if args.quick else (DEMO_GRID, DEMO_EPOCHS)
 
     print(f'== 1. the likes: {args.likes or "synthetic data (" + synthetic + ")"}')
     t = time.perf_counter()
-    df, source = load_likes(args.likes, synthetic, args.seed)
+    df, source = load_likes(args.likes, synthetic, args.seed, encoding=args.encoding)
     lim, maps, likes = prepare(df, args.min_user_likes, args.min_model_likes)
     names = _names(lim, maps[1])
     cats = item_categories(lim, maps[0]) if 'category' in lim.columns else None
@@ -399,7 +512,8 @@ def cmd_demo(args)->int:
     best, score, epoch = best_run(curves, epochs)
     print(f'\nbest run (test p@{args.k} = {score:.5f} at epoch {epoch}):')
     print_curve(best, epochs)
-    curves_to_frame(curves, epochs=epochs).to_csv(out / "curves.csv", index=False)
+    frame = curves_to_frame(curves, epochs=epochs)
+    with _output(out / 'curves.csv') as f: frame.to_csv(f, index=False)
     plots = _save_plots(curves, epochs, out, k=args.k)
 
     params = {**best['params'], 'iterations': epoch}
@@ -422,37 +536,183 @@ def cmd_demo(args)->int:
     t = time.perf_counter()
     offline = True if (args.offline or args.likes is None) else None     # synthetic ids have no thumbnails
     page = demo_page(model, likes, maps, names, summary, plots, user_index, cats, args.n_models, args.seed, offline)
-    (out / 'similar.html').write_text(page, encoding='utf-8')
+    with _output(out / 'similar.html') as f: f.write(page)
     timings['similar'] = time.perf_counter() - t
     timings['total'] = time.perf_counter() - t_start
     summary['timings_s'] = {k: round(v, 2) for k, v in timings.items()}
     summary['files'] = sorted(['curves.csv', 'similar.html', 'summary.json', 'model/'] + plots)
-    (out / 'summary.json').write_text(json.dumps(summary, indent=2, default=_plain))
+    with _output(out / 'summary.json') as f:
+        f.write(json.dumps(summary, indent=2, default=_plain))
     print(f'\ndone in {timings["total"]:.0f}s; wrote {", ".join(summary["files"])} into {out}/')
     print(f'open {out / "similar.html"} in a browser; try: wrmf-nb similar {out / "model"} --random 3')
     return 0
 
 # %% ../nbs/10_cli.ipynb #cf36b5b1
+class _Parser(argparse.ArgumentParser):
+    "An ArgumentParser whose usage errors are one line, naming where to find help."
+    def error(self, message):
+        self.exit(2, f'{self.prog}: error: {message} (see {self.prog} --help)\n')
+
+_D = ' (default: %(default)s)'
+
 def _data_args(p, default_synthetic='post'):
     "The options every command that reads likes shares."
     g = p.add_argument_group('data')
-    g.add_argument('--likes', metavar='PATH', help='Sketchfab-style likes file: pipe-separated, header modelname|mid|uid '
-                   '(default: the embedded synthetic data)')
-    g.add_argument('--synthetic', choices=list(SYNTHETIC_SIZES), default=default_synthetic,
+    g.add_argument('--likes', metavar='PATH', help='Sketchfab-style likes file: '
+                   'pipe-separated, header modelname|mid|uid (default: the embedded '
+                   'synthetic data)')
+    g.add_argument('--encoding', type=_encoding, metavar='NAME',
+                   help='text encoding of the --likes file (default: utf-8)')
+    g.add_argument('--synthetic', choices=list(SYNTHETIC_SIZES),
+                   default=default_synthetic,
                    help='size of the synthetic data used without --likes (default: '
                         + (default_synthetic or 'post, or small with --quick') + ')')
-    g.add_argument('--min-user-likes', type=int, default=5, metavar='N', help='drop users with fewer likes (default: %(default)s)')
-    g.add_argument('--min-model-likes', type=int, default=5, metavar='N', help='drop models with fewer likes (default: %(default)s)')
-    g.add_argument('--seed', type=int, default=42, metavar='N', help='seed for the synthetic data, the split and the model (default: %(default)s)')
+    g.add_argument('--min-user-likes', type=_count, default=5, metavar='N',
+                   help='drop users with fewer likes' + _D)
+    g.add_argument('--min-model-likes', type=_count, default=5, metavar='N',
+                   help='drop models with fewer likes' + _D)
+    g.add_argument('--seed', type=_count, default=42, metavar='N',
+                   help='seed for the synthetic data, the split and the model' + _D)
 
 def _split_args(p):
     "Options of the train/test split and the metric."
     g = p.add_argument_group('evaluation')
-    g.add_argument('--split-count', type=int, default=5, metavar='N', help='likes per test user moved to the test set (default: %(default)s)')
-    g.add_argument('--fraction', type=float, default=0.2, metavar='F', help='fraction of users given a test set (default: %(default)s)')
-    g.add_argument('-k', type=int, default=5, help='k of precision@k (default: %(default)s)')
-    g.add_argument('--jobs', type=int, default=1, metavar='N', help='configurations trained in parallel (default: %(default)s)')
+    g.add_argument('--split-count', type=_positive_int, default=5, metavar='N',
+                   help='likes per test user moved to the test set' + _D)
+    g.add_argument('--fraction', type=_fraction, default=0.2, metavar='F',
+                   help='fraction of users given a test set' + _D)
+    g.add_argument('-k', type=_positive_int, default=5, help='k of precision@k' + _D)
+    g.add_argument('--jobs', type=_jobs, default=1, metavar='N',
+                   help='configurations trained in parallel (-1: one per core)' + _D)
 
+# %% ../nbs/10_cli.ipynb #6cf53fea
+def _flag(p, name, help):
+    "An on/off option."
+    p.add_argument(name, action='store_true', help=help)
+
+def _demo_args(p):
+    "Options of `wrmf-nb demo`."
+    _data_args(p, default_synthetic=None); _split_args(p)
+    p.add_argument('--out', default='wrmf-nb-out', metavar='DIR',
+                   help='output folder' + _D)
+    _flag(p, '--quick', 'smaller synthetic data and grid, for a first try')
+    p.add_argument('--n-models', type=_count, default=6, metavar='N',
+                   help='random models shown in similar.html' + _D)
+    _flag(p, '--offline', 'no thumbnail look-ups: placeholder cards only')
+
+def _fit_args(p):
+    "Options of `wrmf-nb fit`."
+    _data_args(p)
+    p.add_argument('--out', required=True, metavar='DIR',
+                   help='folder to save the model in')
+    g = p.add_argument_group('model')
+    g.add_argument('--factors', type=_positive_int, default=40, metavar='N',
+                   help='latent factors' + _D)
+    g.add_argument('--regularization', type=_non_negative, default=0.1,
+                   metavar='LAMBDA',
+                   help='lambda' + _D)
+    g.add_argument('--alpha', type=_non_negative, default=40.0, metavar='A',
+                   help='confidence scale: c = 1 + alpha * likes' + _D)
+    g.add_argument('--iterations', type=_positive_int, default=15, metavar='N',
+                   help='ALS sweeps' + _D)
+    g.add_argument('--solver', choices=['cg', 'cholesky'], default='cg',
+                   help='per-user solver' + _D)
+    p.add_argument('-q', '--quiet', action='store_true',
+                   help='no progress bar or thresholding report')
+
+# %% ../nbs/10_cli.ipynb #c560af05
+def _grid_args(p):
+    "Options of `wrmf-nb grid`."
+    _data_args(p); _split_args(p)
+    g = p.add_argument_group('grid')
+    g.add_argument('--factors', type=_positive_int, nargs='+', default=[10, 20, 40],
+                   metavar='N', help='values of num_factors (default: 10 20 40)')
+    g.add_argument('--regularization', type=_non_negative, nargs='+', default=[0.1],
+                   metavar='LAMBDA', help='values of regularization (default: 0.1)')
+    g.add_argument('--alpha', type=_non_negative, nargs='+', default=[10.0, 50.0],
+                   metavar='A', help='values of alpha (default: 10 50)')
+    g.add_argument('--epochs', type=_positive_int, nargs=3, default=[2, 20, 2],
+                   metavar=('START', 'STOP', 'STEP'),
+                   help='measure at epochs START, START+STEP, ..., STOP '
+                        '(default: 2 20 2)')
+    p.add_argument('--checkpoint', metavar='FILE',
+                   help='save each finished configuration here and resume from it')
+    p.add_argument('--out', metavar='CSV',
+                   help='write all learning curves as a CSV table')
+    _flag(p, '--verbose', 'print every learning curve as it is computed')
+    p.add_argument('-q', '--quiet', action='store_true', help='no thresholding report')
+
+# %% ../nbs/10_cli.ipynb #6e8f5678
+_MODEL_DIR = "folder written by `wrmf-nb fit` (or demo's OUT/model)"
+
+def _recommend_args(p):
+    "Options of `wrmf-nb recommend`."
+    p.add_argument('model_dir', metavar='MODEL_DIR', help=_MODEL_DIR)
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument('--user', metavar='UID', help='a user id from the likes file')
+    who.add_argument('--liked', nargs='+', metavar='MID',
+                     help='model ids a new user liked')
+    p.add_argument('-n', type=_positive_int, default=10, metavar='N',
+                   help='how many models' + _D)
+    _flag(p, '--keep-liked', 'allow models the user already liked')
+    _flag(p, '--json', 'print JSON instead of a table')
+
+def _similar_args(p):
+    "Options of `wrmf-nb similar`."
+    p.add_argument('model_dir', metavar='MODEL_DIR', help=_MODEL_DIR)
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument('--model', dest='models', nargs='+', metavar='MID',
+                       help='model ids to look up')
+    which.add_argument('--random', type=_positive_int, metavar='K',
+                       help='K models picked at random (with --seed)')
+    p.add_argument('-n', type=_positive_int, default=10, metavar='N',
+                   help='neighbours per model' + _D)
+    p.add_argument('--seed', type=_count, default=0, metavar='N',
+                   help='seed for --random' + _D)
+    p.add_argument('--html', metavar='FILE',
+                   help='also write an HTML page of thumbnail grids')
+    _flag(p, '--offline', 'no thumbnail look-ups: placeholder cards only')
+    _flag(p, '--json', 'print JSON instead of tables')
+
+def _fetch_args(p):
+    "Options of `wrmf-nb fetch-sketchfab`."
+    p.add_argument('--cache-dir', metavar='DIR',
+                   help='where to keep it '
+                        '(default: $WRMF_NB_CACHE or the package default)')
+    p.add_argument('--url', help='download from this URL instead')
+    p.add_argument('--timeout', type=_seconds, default=10.0, metavar='SECONDS',
+                   help='seconds to wait for the server' + _D)
+
+# %% ../nbs/10_cli.ipynb #b4c515aa
+_COMMANDS = {  # name: (function, options, one-line help, description)
+    'demo': ('cmd_demo', _demo_args,
+             'the whole story on the embedded data: grid search, plots, similar models',
+             'Threshold and split the likes, run a short grid search (printing the '
+             'best learning curve), train the best model on all likes, and write plots '
+             '(PNG), similar.html, summary.json, curves.csv and model/ into --out.'),
+    'fit': ('cmd_fit', _fit_args, 'train one model on all likes and save it',
+            'Train a WRMF model on all the likes and save it (model.npz, likes.npz, '
+            'ids.json) into --out, for `wrmf-nb recommend` and `wrmf-nb similar`.'),
+    'recommend': ('cmd_recommend', _recommend_args,
+                  'top models for a user (known, or new from their likes)',
+                  'Recommend models for a user of a fitted model (--user), or for '
+                  'someone new from the models they liked (--liked): the new user is '
+                  'folded in by one exact solve, without refitting.'),
+    'similar': ('cmd_similar', _similar_args,
+                'nearest models of some models (tables or an HTML page)',
+                'The most similar models (cosine of the latent vectors) of the given '
+                'models, as tables, and with --html as a page of thumbnail grids.'),
+    'grid': ('cmd_grid', _grid_args, 'grid search with learning curves (resumable)',
+             'Train every combination of --factors x --regularization x --alpha, '
+             'measuring precision@k and MSE on a held-out split at each epoch, like '
+             "the post's grid search; print a summary and the best curve."),
+    'fetch-sketchfab': ('cmd_fetch', _fetch_args,
+                        "download the post's real likes file (needs the internet)",
+                        "Download the post's Sketchfab likes (model_likes_anon.psv) "
+                        'into the cache folder and print its path.'),
+}
+
+# %% ../nbs/10_cli.ipynb #129da774
 EXAMPLES = {
     'demo': """examples:
   wrmf-nb demo                          # the embedded data at the post's size, results in ./wrmf-nb-out
@@ -473,111 +733,77 @@ EXAMPLES = {
   wrmf-nb grid --synthetic small --factors 10 20 40 --alpha 10 50 --epochs 2 20 2
   wrmf-nb grid --likes likes.psv --factors 10 20 40 80 120 --regularization 0 1e-5 1e-3 0.1 10 100 \\
                --alpha 1 10 50 100 500 1000 --epochs 2 38 2 --jobs 2 --checkpoint grid.ckpt --out curves.csv
-  (interrupt with Ctrl-C and run the same command again: finished configurations are read from --checkpoint)""",
+  (interrupt with Ctrl-C or kill and run the same command again: finished configurations are read from --checkpoint)""",
     'fetch-sketchfab': """examples:
   wrmf-nb fetch-sketchfab                      # prints the path of the downloaded file
   wrmf-nb demo --likes "$(wrmf-nb fetch-sketchfab)\"""",
 }
 
+# %% ../nbs/10_cli.ipynb #b64e30a3
 def build_parser()->argparse.ArgumentParser:
     "The `wrmf-nb` argument parser with all sub-commands."
     fmt = argparse.RawDescriptionHelpFormatter
-    parser = argparse.ArgumentParser(prog='wrmf-nb', formatter_class=fmt,
-        description='Implicit-feedback recommendations (WRMF trained by ALS), from likes to similar models.',
-        epilog='start with:  wrmf-nb demo --quick\nhelp on one command:  wrmf-nb <command> --help')
+    parser = _Parser(prog='wrmf-nb', formatter_class=fmt,
+                     description='Implicit-feedback recommendations (WRMF trained by '
+                                 'ALS), from likes to similar models.',
+                     epilog='start with:  wrmf-nb demo --quick\n'
+                            'help on one command:  wrmf-nb <command> --help')
+    parser.add_argument('--debug', action='store_true',
+                        help='show the traceback of any error')
     sub = parser.add_subparsers(dest='command', metavar='<command>')
-    add = lambda name, f, help, desc: sub.add_parser(name, help=help, description=desc, epilog=EXAMPLES.get(name),
-                                                    formatter_class=fmt).set_defaults(func=f) or sub.choices[name]
-
-    p = add('demo', cmd_demo, 'the whole story on the embedded data: grid search, plots, similar models',
-            'Threshold and split the likes, run a short grid search (printing the best learning curve), train the best '
-            'model on all likes, and write plots (PNG), similar.html, summary.json, curves.csv and model/ into --out.')
-    _data_args(p, default_synthetic=None); _split_args(p)
-    p.add_argument('--out', default='wrmf-nb-out', metavar='DIR', help='output folder (default: %(default)s)')
-    p.add_argument('--quick', action='store_true', help='smaller synthetic data and grid, for a first try')
-    p.add_argument('--n-models', type=int, default=6, metavar='N', help='random models shown in similar.html (default: %(default)s)')
-    p.add_argument('--offline', action='store_true', help='no thumbnail look-ups: placeholder cards only')
-
-    p = add('fit', cmd_fit, 'train one model on all likes and save it',
-            'Train a WRMF model on all the likes and save it (model.npz, likes.npz, ids.json) into --out, '
-            'for `wrmf-nb recommend` and `wrmf-nb similar`.')
-    _data_args(p)
-    p.add_argument('--out', required=True, metavar='DIR', help='folder to save the model in')
-    g = p.add_argument_group('model')
-    g.add_argument('--factors', type=int, default=40, metavar='N', help='latent factors (default: %(default)s)')
-    g.add_argument('--regularization', type=float, default=0.1, metavar='LAMBDA', help='lambda (default: %(default)s)')
-    g.add_argument('--alpha', type=float, default=40.0, metavar='A', help='confidence scale: c = 1 + alpha * likes (default: %(default)s)')
-    g.add_argument('--iterations', type=int, default=15, metavar='N', help='ALS sweeps (default: %(default)s)')
-    g.add_argument('--solver', choices=['cg', 'cholesky'], default='cg', help='per-user solver (default: %(default)s)')
-    p.add_argument('-q', '--quiet', action='store_true', help='no progress bar or thresholding report')
-
-    p = add('recommend', cmd_recommend, 'top models for a user (known, or new from their likes)',
-            'Recommend models for a user of a fitted model (--user), or for someone new from the models they '
-            'liked (--liked): the new user is folded in by one exact solve, without refitting.')
-    p.add_argument('model_dir', metavar='MODEL_DIR', help='folder written by `wrmf-nb fit` (or demo\'s OUT/model)')
-    who = p.add_mutually_exclusive_group(required=True)
-    who.add_argument('--user', metavar='UID', help='a user id from the likes file')
-    who.add_argument('--liked', nargs='+', metavar='MID', help='model ids a new user liked')
-    p.add_argument('-n', type=int, default=10, metavar='N', help='how many models (default: %(default)s)')
-    p.add_argument('--keep-liked', action='store_true', help='allow models the user already liked')
-    p.add_argument('--json', action='store_true', help='print JSON instead of a table')
-
-    p = add('similar', cmd_similar, 'nearest models of some models (tables or an HTML page)',
-            'The most similar models (cosine of the latent vectors) of the given models, as tables, and with '
-            '--html as a page of thumbnail grids.')
-    p.add_argument('model_dir', metavar='MODEL_DIR', help='folder written by `wrmf-nb fit` (or demo\'s OUT/model)')
-    which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument('--model', dest='models', nargs='+', metavar='MID', help='model ids to look up')
-    which.add_argument('--random', type=int, metavar='K', help='K models picked at random (with --seed)')
-    p.add_argument('-n', type=int, default=10, metavar='N', help='neighbours per model (default: %(default)s)')
-    p.add_argument('--seed', type=int, default=0, metavar='N', help='seed for --random (default: %(default)s)')
-    p.add_argument('--html', metavar='FILE', help='also write an HTML page of thumbnail grids')
-    p.add_argument('--offline', action='store_true', help='no thumbnail look-ups: placeholder cards only')
-    p.add_argument('--json', action='store_true', help='print JSON instead of tables')
-
-    p = add('grid', cmd_grid, 'grid search with learning curves (resumable)',
-            'Train every combination of --factors x --regularization x --alpha, measuring precision@k and MSE '
-            'on a held-out split at each epoch, like the post\'s grid search; print a summary and the best curve.')
-    _data_args(p); _split_args(p)
-    g = p.add_argument_group('grid')
-    g.add_argument('--factors', type=int, nargs='+', default=[10, 20, 40], metavar='N', help='values of num_factors (default: 10 20 40)')
-    g.add_argument('--regularization', type=float, nargs='+', default=[0.1], metavar='LAMBDA', help='values of regularization (default: 0.1)')
-    g.add_argument('--alpha', type=float, nargs='+', default=[10.0, 50.0], metavar='A', help='values of alpha (default: 10 50)')
-    g.add_argument('--epochs', type=int, nargs=3, default=[2, 20, 2], metavar=('START', 'STOP', 'STEP'),
-                   help='measure at epochs START, START+STEP, ..., STOP (default: 2 20 2)')
-    p.add_argument('--checkpoint', metavar='FILE', help='save each finished configuration here and resume from it')
-    p.add_argument('--out', metavar='CSV', help='write all learning curves as a CSV table')
-    p.add_argument('--verbose', action='store_true', help='print every learning curve as it is computed')
-    p.add_argument('-q', '--quiet', action='store_true', help='no thresholding report')
-
-    p = add('fetch-sketchfab', cmd_fetch, "download the post's real likes file (needs the internet)",
-            "Download the post's Sketchfab likes (model_likes_anon.psv) into the cache folder and print its path.")
-    p.add_argument('--cache-dir', metavar='DIR', help='where to keep it (default: $WRMF_NB_CACHE or the package default)')
-    p.add_argument('--url', help='download from this URL instead')
-    p.add_argument('--timeout', type=float, default=10.0, metavar='SECONDS', help='seconds to wait for the server (default: %(default)s)')
-
+    for name, (func, options, help, desc) in _COMMANDS.items():
+        p = sub.add_parser(name, help=help, description=desc, epilog=EXAMPLES.get(name),
+                           formatter_class=fmt)
+        p.add_argument('--debug', action='store_true', default=argparse.SUPPRESS,
+                       help=argparse.SUPPRESS)           # also after the sub-command
+        options(p)
+        p.set_defaults(func=globals()[func])     # looked up now: tests may replace it
     sub.add_parser('book', help='build the book (wrmf-nb book --help)', add_help=False)
     return parser
 
 # %% ../nbs/10_cli.ipynb #b9074b21
+def _on_sigterm(signum, frame):
+    "SIGTERM: raise `Terminated` (a second one, during the clean-up, ends the process)."
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    raise Terminated()
+
+def _run(parser, argv:list, state:dict)->int:
+    "Parse `argv` and run its sub-command; `state['debug']` records --debug."
+    cmd = next((a for a in argv if not a.startswith('-')), None)
+    if cmd == 'book':
+        i = argv.index('book'); state['debug'] = '--debug' in argv[:i]
+        return cmd_book(argv[i + 1:])
+    try: args = parser.parse_args(argv)
+    except SystemExit as e:                         # --help, or a usage error
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
+    state['debug'] = getattr(args, 'debug', False)
+    if not args.command: parser.print_help(); return 0
+    return args.func(args) or 0
+
+# %% ../nbs/10_cli.ipynb #4bdbb07a
 def main(argv:list=None, # arguments without the program name; default sys.argv[1:]
         )->int:
-    "Run `wrmf-nb` with `argv`; returns the exit code (0 ok, 2 usage or input error)."
+    "Run `wrmf-nb` with `argv`; exit code 0 ok, 2 mistake, 130 Ctrl-C, 143 SIGTERM."
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
-    parser = build_parser()
-    try:
-        if argv and argv[0] == 'book': return cmd_book(argv[1:])
-        try: args = parser.parse_args(argv)
-        except SystemExit as e: return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
-        if not args.command: parser.print_help(); return 0
-        return args.func(args) or 0
-    except CliError as e:
-        cmd = f' {argv[0]}' if argv and not argv[0].startswith('-') else ''
-        print(f'wrmf-nb{cmd}: error: {e}', file=sys.stderr)
+    cmd = next((a for a in argv if not a.startswith('-')), '')
+    state = {'debug': False}
+    in_main = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGTERM, _on_sigterm) if in_main else None
+    try: return _run(build_parser(), argv, state)
+    except KeyboardInterrupt as e:
+        if state['debug']: traceback.print_exc()
+        term = isinstance(e, Terminated)
+        print(f'wrmf-nb: {"terminated" if term else "interrupted"}', file=sys.stderr)
+        return 143 if term else 130
+    except Exception as e:
+        if not _user_error(e): raise    # a bug: Python shows the traceback, exit code 1
+        if state['debug']: traceback.print_exc()
+        msg = _first_line(e)
+        if isinstance(e, MemoryError): msg = f'out of memory ({msg})'
+        print(f'wrmf-nb{" " + cmd if cmd else ""}: error: {msg}', file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print('wrmf-nb: interrupted', file=sys.stderr)
-        return 130
+    finally:
+        if in_main: signal.signal(signal.SIGTERM, old or signal.SIG_DFL)
 
 # %% ../nbs/10_cli.ipynb #f943e28d
 if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())   # python -m wrmf_nb.cli

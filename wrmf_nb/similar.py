@@ -8,6 +8,8 @@ import numpy as np
 import scipy.sparse as sparse
 from numba import njit, prange
 
+from .als import NotFittedError, _first_non_finite, _int_like, check_ratings
+
 # %% auto #0
 __all__ = ['normalize_rows', 'top_n_numpy', 'top_n', 'similar_items', 'recommend', 'fold_in', 'recommend_new_user',
            'item_categories', 'category_agreement']
@@ -21,13 +23,18 @@ def normalize_rows(Y:np.ndarray, # n x f matrix of latent vectors
     return Y / np.where(norms > 0, norms, 1).astype(Y.dtype)
 
 # %% ../nbs/07_similar.ipynb #ab8e195c
+def _check_N(N):
+    "`N` as an int, if it is an integer >= 0."
+    if not (_int_like(N) and N >= 0): raise ValueError(f"N must be an integer >= 0, got {N!r}")
+    return int(N)
+
 def top_n_numpy(scores:np.ndarray, # B x n block of scores (or one row of n)
                 N:int, # how many to keep per row
                )->tuple[np.ndarray, np.ndarray]:
     "Column indices and values of the `N` largest scores in each row, best first (numpy `argpartition`)."
     scores = np.atleast_2d(scores)
     B, n = scores.shape
-    N = max(0, min(int(N), n))
+    N = min(_check_N(N), n)
     if N == 0: return np.empty((B, 0), np.int64), np.empty((B, 0), scores.dtype)
     if N < n: idx = np.argpartition(-scores, N - 1, axis=1)[:, :N]
     else: idx = np.broadcast_to(np.arange(n), (B, n))
@@ -58,34 +65,65 @@ def top_n(scores:np.ndarray, # B x n block of scores (or one row of n)
     "Column indices and values of the `N` largest scores in each row, best first (numba for small `N`)."
     scores = np.atleast_2d(scores)
     B, n = scores.shape
-    N = max(0, min(int(N), n))
+    N = min(_check_N(N), n)
     if N == 0 or N > 128 or scores.dtype not in (np.float32, np.float64): return top_n_numpy(scores, N)
     ids, vals = np.empty((B, N), np.int64), np.empty((B, N), scores.dtype)
     _top_n_rows(np.ascontiguousarray(scores), N, ids, vals)
     return ids, vals
 
 # %% ../nbs/07_similar.ipynb #82fd8049
-def _vectors(model, attr):
-    "The `attr` array of a fitted model (or the array itself), with a clear error when missing."
-    if isinstance(model, np.ndarray): return model
-    if not hasattr(model, attr):
-        raise AttributeError(f"{type(model).__name__} has no `{attr}`: fit the model first (model.fit(likes))")
-    return np.asarray(getattr(model, attr))
+class _BadIndexError(ValueError, IndexError):
+    "An index out of range: a ValueError (wrong input), and still the IndexError it used to be."
 
-def _as_index(x, n, what):
-    "`x` as a 1-d int64 array of indices in range(n), and whether a single index was given."
-    single = np.ndim(x) == 0
-    arr = np.atleast_1d(np.asarray(x))
-    if arr.size and not np.issubdtype(arr.dtype, np.integer):
-        if not np.all(np.mod(arr, 1) == 0): raise TypeError(f"{what} indices must be integers, got {arr.dtype} values")
-    arr = arr.astype(np.int64).ravel()
-    bad = arr[(arr < 0) | (arr >= n)]
-    if bad.size: raise IndexError(f"{what} index {bad[0]} is out of range: the model has {n} {what}s (0..{n-1})")
-    return arr, single
+class _BadIdTypeError(ValueError, TypeError):
+    "An id that is not an integer index: a ValueError (wrong input), and still the TypeError it used to be."
+
+def _vectors(model, attr):
+    "The `attr` array of a fitted model (or the array itself): 2-D, non-empty and finite, or a one-line error."
+    noun = attr.split('_')[0] + 's'
+    if isinstance(model, np.ndarray): V = model
+    elif not hasattr(model, attr):
+        raise NotFittedError(f"{type(model).__name__} has no `{attr}`: fit the model first (model.fit(likes))")
+    else: V = np.asarray(getattr(model, attr))
+    if V.ndim != 2 or V.dtype.kind not in 'fiu':
+        raise ValueError(f"{attr} must be a 2-D array of numbers (one row per {noun[:-1]}), got {V.ndim}-D {V.dtype}")
+    if len(V) == 0:
+        raise ValueError(f"the model has no {noun} ({attr} is 0 x {V.shape[1]}): fit it on likes of at least one")
+    r = _first_non_finite(V)
+    if r is not None:
+        raise ValueError(f"{attr} hold NaN or infinite values (the first in row {r}): the model diverged in "
+                         "training; retrain it (see wrmf_nb.als.ALSDivergedError)")
+    return V
 
 def _block_rows(n_cols, itemsize, block_bytes):
     "How many rows of `n_cols` scores fit in `block_bytes`."
     return max(1, int(block_bytes) // max(1, n_cols * itemsize))
+
+# %% ../nbs/07_similar.ipynb #f7fefba3
+def _not_an_index(arr:np.ndarray)->list:
+    "[the first entry of `arr` that is not an integer index], or [] if there is none."
+    if arr.size == 0 or arr.dtype.kind in 'iu': return []
+    if arr.dtype.kind == 'f':
+        bad = np.flatnonzero(~np.isfinite(arr) | (arr != np.round(arr)))
+        return [float(arr.flat[bad[0]])] if bad.size else []
+    if arr.dtype.kind == 'O': return [v for v in arr.flat if not _int_like(v)][:1]
+    return [arr.flat[0]]                                  # strings, booleans, complex numbers, dates...
+
+def _as_index(x, n, what):
+    "`x` as a 1-d int64 array of indices in range(n), and whether a single index was given."
+    arr = np.asarray(x)
+    if arr.ndim > 1:
+        raise ValueError(f"{what} ids must be one index or a 1-D list of indices, got a {arr.ndim}-D array")
+    single, arr = arr.ndim == 0, np.atleast_1d(arr)
+    if arr.size and arr.dtype.kind == 'b':
+        raise _BadIdTypeError(f"{what} ids must be integer indices, got booleans (for a mask, pass np.flatnonzero(mask))")
+    for v in _not_an_index(arr):
+        got = f'the string {str(v)!r}' if isinstance(v, (str, bytes)) else repr(v)
+        raise _BadIdTypeError(f"{what} ids must be integer indices, got {got}; map ids to indices first (see id_maps)")
+    for v in arr[(arr < 0) | (arr >= n)][:1]:
+        v = f'{v:g}' if isinstance(v, float) else v      # 1e+300, not three hundred digits
+        raise _BadIndexError(f"{what} index {v} is out of range: the model has {n} {what}s (0..{n-1})")
+    return arr.astype(np.int64), single
 
 # %% ../nbs/07_similar.ipynb #f125e6b2
 def similar_items(model, # fitted model with `item_vectors` (or an items x f array)
@@ -98,7 +136,7 @@ def similar_items(model, # fitted model with `item_vectors` (or an items x f arr
     Yn = normalize_rows(_vectors(model, 'item_vectors'))
     n = len(Yn)
     items, single = _as_index(item, n, 'item')
-    N = max(0, min(int(N), n if include_self else n - 1))
+    N = min(_check_N(N), n if include_self else n - 1)
     k = N - 1 if include_self and N > 0 else N
     ids = np.empty((len(items), N), np.int64)
     scores = np.empty((len(items), N), Yn.dtype)
@@ -130,7 +168,9 @@ def recommend(model, # fitted model with `user_vectors` and `item_vectors`
         ratings = sparse.csr_matrix(ratings)
         if ratings.shape != (len(X), len(Y)):
             raise ValueError(f"ratings has shape {ratings.shape} but the model has {len(X)} users x {len(Y)} items")
-    N = max(0, min(int(N), len(Y)))
+    N = min(_check_N(N), len(Y))
+    if X.shape[1] != Y.shape[1]:
+        raise ValueError(f"user_vectors has {X.shape[1]} factors but item_vectors has {Y.shape[1]}")
     ids = np.empty((len(users), N), np.int64)
     scores = np.empty((len(users), N), np.result_type(X.dtype, Y.dtype))
     step = _block_rows(len(Y), scores.itemsize, block_bytes)
@@ -152,7 +192,36 @@ def _fold_in_one(Y, YtY, idx, d, alpha, regularization):
     c1 = alpha * d                                  # c - 1 on the liked items
     A = YtY + (Yl.T * c1) @ Yl + regularization * np.eye(Y.shape[1])
     b = Yl.T @ (1.0 + c1)
-    return np.linalg.solve(A, b)
+    try: return np.linalg.solve(A, b)
+    except np.linalg.LinAlgError:              # singular (lambda = 0, few items): the least-norm solution
+        return np.linalg.lstsq(A, b, rcond=None)[0]
+
+_NO_HISTORY = ("a new user needs at least one liked item (with a count > 0) to fold in; for a newcomer without "
+               "history, recommend the most popular items instead (e.g. np.argsort(-likes.getnnz(axis=0))[:N])")
+
+def _fold_in_param(model, name, value)->float:
+    "`alpha` or `regularization`: the given value, else the model's; a finite number >= 0."
+    if value is None:
+        if not hasattr(model, name): raise ValueError(f"pass {name}= to fold in against bare item vectors")
+        value = getattr(model, name)
+    ok = isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and np.isfinite(value) and value >= 0
+    if not ok: raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+def _liked_counts(liked, counts, n):
+    "Distinct liked item indices and their summed counts (> 0), from a list of items and optional counts."
+    idx, _ = _as_index(liked, n, 'item')
+    d = np.ones(len(idx)) if counts is None else np.asarray(counts, dtype=np.float64).ravel()
+    if len(d) != len(idx): raise ValueError(f"counts has {len(d)} values but liked has {len(idx)} items")
+    bad = np.flatnonzero(~np.isfinite(d) | (d < 0))
+    if bad.size:
+        k = bad[0]
+        raise ValueError(f"counts must hold finite, non-negative values: {bad.size} bad value(s), the first at "
+                         f"position {k} (item {idx[k]}) = {float(d[k])}")
+    idx, inv = np.unique(idx, return_inverse=True)  # an item listed twice counts twice
+    d = np.bincount(inv, weights=d, minlength=len(idx))
+    if not (d > 0).any(): raise ValueError(f"no liked items: {_NO_HISTORY}")
+    return idx[d > 0], d[d > 0]                       # a count of 0 is no like, as in fit
 
 # %% ../nbs/07_similar.ipynb #fdbaec93
 def fold_in(model, # fitted model with `item_vectors` (and `alpha`, `regularization` unless given)
@@ -161,27 +230,27 @@ def fold_in(model, # fitted model with `item_vectors` (and `alpha`, `regularizat
             alpha:float=None, # confidence scale; default `model.alpha`
             regularization:float=None, # lambda; default `model.regularization`
            )->np.ndarray:
-    "User vector(s) for new users: the exact WRMF solve against the fixed item vectors."
+    "User vector(s) for new users: the exact WRMF solve against fixed item vectors; an empty list is a ValueError."
     Y = _vectors(model, 'item_vectors')
-    alpha = float(getattr(model, 'alpha') if alpha is None else alpha)
-    regularization = float(getattr(model, 'regularization') if regularization is None else regularization)
+    alpha = _fold_in_param(model, 'alpha', alpha)
+    regularization = _fold_in_param(model, 'regularization', regularization)
     Y64 = Y.astype(np.float64)
     YtY = Y64.T @ Y64
     if sparse.issparse(liked):
-        R = sparse.csr_matrix(liked)
-        if R.shape[1] != len(Y): raise ValueError(f"liked has {R.shape[1]} columns but the model has {len(Y)} items")
-        R.sum_duplicates()
+        if counts is not None: raise ValueError("counts is only for a list of liked items; a sparse matrix carries its own")
+        if liked.shape[1] != len(Y): raise ValueError(f"liked has {liked.shape[1]} columns but the model has {len(Y)} items")
+        R = check_ratings(liked, np.float64, name='liked')    # zero counts dropped, as in fit
         out = np.empty((R.shape[0], Y.shape[1]), Y.dtype)
-        for u in range(R.shape[0]):
+        for u in range(R.shape[0]):                  # an empty row gets the zero vector, as in fit
             sl = slice(R.indptr[u], R.indptr[u + 1])
-            out[u] = _fold_in_one(Y64, YtY, R.indices[sl], R.data[sl].astype(np.float64), alpha, regularization)
-        return out
-    idx, _ = _as_index(liked, len(Y), 'item')
-    d = np.ones(len(idx)) if counts is None else np.asarray(counts, dtype=np.float64).ravel()
-    if len(d) != len(idx): raise ValueError(f"counts has {len(d)} values but liked has {len(idx)} items")
-    idx, inv = np.unique(idx, return_inverse=True)  # an item listed twice counts twice
-    d = np.bincount(inv, weights=d, minlength=len(idx))
-    return _fold_in_one(Y64, YtY, idx, d, alpha, regularization).astype(Y.dtype)
+            out[u] = _fold_in_one(Y64, YtY, R.indices[sl], R.data[sl], alpha, regularization)
+    else:
+        idx, d = _liked_counts(liked, counts, len(Y))
+        out = _fold_in_one(Y64, YtY, idx, d, alpha, regularization).astype(Y.dtype)
+    if _first_non_finite(np.atleast_2d(out)) is not None:
+        raise ValueError(f"fold-in overflowed: confidences 1 + alpha x count are too large for {Y.dtype} "
+                         f"(alpha={alpha:g}); lower alpha or scale the counts down")
+    return out
 
 # %% ../nbs/07_similar.ipynb #058958ab
 def recommend_new_user(model, # fitted model with `item_vectors`, `alpha` and `regularization`
@@ -190,7 +259,11 @@ def recommend_new_user(model, # fitted model with `item_vectors`, `alpha` and `r
                        counts=None, # times each liked item was liked/clicked (default 1 each)
                        filter_liked:bool=True, # leave the liked items out of the result
                       )->tuple[np.ndarray, np.ndarray]:
-    "Top-`N` items for a user who is not in the model, from the items they liked (fold-in, no refit)."
+    "Top-`N` items for a user not in the model, from the items they liked (fold-in, no refit); none liked: a ValueError."
+    N = _check_N(N)
+    if sparse.issparse(liked):
+        raise ValueError("recommend_new_user takes the item indices one new user liked; for a matrix of new users, "
+                         "use fold_in and score its vectors")
     x = fold_in(model, liked, counts=counts)
     Y = _vectors(model, 'item_vectors')
     idx, _ = _as_index(liked, len(Y), 'item')
