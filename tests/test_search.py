@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ import scipy.sparse as sp
 from wrmf_nb.als import ALS
 from wrmf_nb.data import likes_matrix, synthetic_likes, threshold_likes
 from wrmf_nb.metrics import calculate_mse, precision_at_k
-from wrmf_nb.search import (Checkpoint, best_params, curves_to_frame, format_log, grid_search_learning_curve,
+from wrmf_nb.search import (Checkpoint, CheckpointWarning, best_params, curves_to_frame, format_log, grid_search_learning_curve,
                             learning_curve, load_curves, parameter_grid, print_log, save_curves, search_fingerprint,
                             threads_per_worker)
 from wrmf_nb.split import train_test_split
@@ -167,16 +168,60 @@ def test_resume_with_a_subset_then_a_bigger_grid(data, reference, tmp_path):
 
 
 def test_torn_last_line_is_dropped(data, reference, tmp_path):
+    "A torn last line (a writer killed mid-append) is dropped with a warning that says so; appends stay valid."
     train, test, users = data
     ck = tmp_path / 'ck.jsonl'
     grid_search_learning_curve(ALS(random_state=0), train, test, GRID, users, epochs=EPOCHS, checkpoint=ck,
                                verbose=False, progress=False)
     text = ck.read_text().splitlines(keepends=True)
     ck.write_text(''.join(text[:-1]) + text[-1][:len(text[-1]) // 2])   # the last record torn in half
-    got = grid_search_learning_curve(ALS(random_state=0), train, test, GRID, users, epochs=EPOCHS, checkpoint=ck,
-                                     verbose=False, progress=False)
+    with pytest.warns(CheckpointWarning, match=r"ck.jsonl: line 5 is incomplete .*dropped it.* 3 configurations kept"):
+        got = grid_search_learning_curve(ALS(random_state=0), train, test, GRID, users, epochs=EPOCHS,
+                                         checkpoint=ck, verbose=False, progress=False)
     assert got == reference
+    assert ck.read_text().endswith('\n') and len(ck.read_text().splitlines()) == 1 + 4
     assert all(json.loads(l) for l in ck.read_text().splitlines())
+
+
+def test_last_line_without_its_newline_is_kept(data, reference, tmp_path):
+    "A whole last record that only lacks its newline is kept (nothing recomputed), and the next append is a new line."
+    train, test, users = data
+    ck = tmp_path / 'ck.jsonl'
+    grid_search_learning_curve(ALS(random_state=0), train, test, {**GRID, 'num_factors': [4]}, users, epochs=EPOCHS,
+                               checkpoint=ck, verbose=False, progress=False)
+    ck.write_bytes(ck.read_bytes()[:-1])
+    with pytest.warns(CheckpointWarning, match='line 3 lacks its final newline'):
+        got = grid_search_learning_curve(ALS(random_state=0), train, test, GRID, users, epochs=EPOCHS,
+                                         checkpoint=ck, verbose=False, progress=False)
+    assert got == reference and len([json.loads(l) for l in ck.read_text().splitlines()]) == 1 + 4
+
+
+def test_corrupt_middle_line_is_reported_and_salvaged(data, reference, tmp_path):
+    "A damaged record in the middle: a warning names the file and line, the good records are kept, the original is backed up."
+    train, test, users = data
+    ck = tmp_path / 'ck.jsonl'
+    grid_search_learning_curve(ALS(random_state=0), train, test, GRID, users, epochs=EPOCHS, checkpoint=ck,
+                               verbose=False, progress=False)
+    lines = ck.read_bytes().splitlines(keepends=True)
+    lines[2] = b'{"key": "\xff garbage\n'                       # line 3: not UTF-8, not JSON
+    lines[3] = b'{"hello": 1}\n'                                # line 4: JSON, but not a record
+    original = b''.join(lines)
+    ck.write_bytes(original)
+    calls = []
+    count = lambda sweep, model: calls.append(model.num_factors)
+    with pytest.warns(CheckpointWarning) as w:
+        got = grid_search_learning_curve(ALS(random_state=0, callback=count), train, test, GRID, users,
+                                         epochs=EPOCHS, checkpoint=ck, verbose=False, progress=False)
+    msg = str(w[0].message)
+    assert 'ck.jsonl' in msg and 'lines 3, 4' in msg and '2 damaged' in msg and '2 configurations kept' in msg, msg
+    backup = tmp_path / 'ck.jsonl.damaged'
+    assert str(backup) in msg and backup.read_bytes() == original  # the original, byte for byte, beside it
+    assert got == reference and len(calls) == 2 * EPOCHS[-1]      # only the two damaged ones were recomputed
+    recs = [json.loads(l) for l in ck.read_text().splitlines()]
+    assert len(recs) == 1 + 4 and len({r['key'] for r in recs[1:]}) == 4
+    with warnings.catch_warnings():                               # the repaired file loads without a word
+        warnings.simplefilter('error')
+        assert len(Checkpoint(ck, _fp(data))) == 4
 
 
 @pytest.mark.parametrize('change, message', [
@@ -211,6 +256,53 @@ def test_not_a_checkpoint(tmp_path, data):
     p.write_text('{"hello": 1}\n')
     with pytest.raises(ValueError, match='is not a grid-search checkpoint'):
         Checkpoint(p, _fp(data))
+
+
+@pytest.mark.parametrize('content, says', [
+    (b'{"a": 1}', "it starts with '{\"a\": 1}'"),                     # the issue's example: no newline at all
+    (b'{"a": 1}\n{"b": 2}\n', "it starts with '{\"a\": 1}'"),
+    (b'hello world', "it starts with 'hello world'"),
+    (b'', 'is empty'),
+    (b'\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR' + bytes(range(256)) * 4, "it starts with b'\\x89PNG"),
+    (b'caf\xe9|1|2\nbar|3|4\n', "it starts with b'caf\\xe9|1|2'"),  # Latin-1, not UTF-8
+    (b'caf\xe9\n', "it starts with b'caf\\xe9'"),
+    (b'{"format": "wrmf_nb.grid-checkpoint/1"\n', 'it starts with'),  # our tag, but no header
+])
+def test_a_file_that_is_not_a_checkpoint_is_refused_untouched(data, tmp_path, content, says):
+    train, test, users = data
+    p = tmp_path / 's.json'
+    p.write_bytes(content)
+    calls = []
+    with pytest.raises(ValueError) as e:
+        grid_search_learning_curve(ALS(random_state=0, callback=lambda s, m: calls.append(s)), train, test,
+                                   {'num_factors': [4]}, users, epochs=EPOCHS, checkpoint=p, verbose=False,
+                                   progress=False)
+    msg = str(e.value)
+    assert str(p) in msg and says in msg and 'not a grid-search checkpoint' in msg and '\n' not in msg, msg
+    assert p.read_bytes() == content and not calls                # nothing touched, nothing computed
+    assert sorted(x.name for x in tmp_path.iterdir()) == ['s.json']
+
+
+def test_a_folder_or_an_unwritable_place_fails_before_computing(data, tmp_path):
+    train, test, users = data
+    calls = []
+    run = lambda ck: grid_search_learning_curve(ALS(random_state=0, callback=lambda s, m: calls.append(s)), train,
+                                                test, {'num_factors': [4]}, users, epochs=EPOCHS, checkpoint=ck,
+                                                verbose=False, progress=False)
+    (tmp_path / 'folder').mkdir()
+    with pytest.raises(IsADirectoryError, match=r'checkpoint .*folder is a folder, not a file'):
+        run(tmp_path / 'folder')
+    (tmp_path / 'notes.txt').write_text('x')
+    with pytest.raises(NotADirectoryError, match=r'cannot write checkpoint .*notes.txt is not a folder'):
+        run(tmp_path / 'notes.txt' / 'ck.jsonl')
+    (tmp_path / 'loop1').symlink_to(tmp_path / 'loop2')
+    (tmp_path / 'loop2').symlink_to(tmp_path / 'loop1')
+    with pytest.raises(OSError, match=r'checkpoint .*loop1 is a loop of symlinks'):
+        run(tmp_path / 'loop1')
+    assert not calls
+    assert (tmp_path / 'loop1').is_symlink() and (tmp_path / 'loop2').is_symlink()
+    assert sorted(x.name for x in tmp_path.iterdir()) == ['folder', 'loop1', 'loop2', 'notes.txt']
+    assert not any((tmp_path / 'folder').iterdir())
 
 
 def test_bad_arguments(data):
@@ -298,10 +390,103 @@ def test_one_search_per_checkpoint(data, tmp_path):
     train, test, users = data
     ck = tmp_path / 'ck.jsonl'
     with checkpoint_lock(ck):                        # as if another search were running on this file
-        with pytest.raises(RuntimeError, match='is in use by another running search'):
+        with pytest.raises(OSError, match='is in use by another running search') as e:
             grid_search_learning_curve(ALS(random_state=0), train, test, {'num_factors': [4]}, users, epochs=[1],
                                        checkpoint=ck, verbose=False, progress=False)
+        assert '\n' not in str(e.value)
     got = grid_search_learning_curve(ALS(random_state=0), train, test, {'num_factors': [4]}, users, epochs=[1],
                                      checkpoint=ck, verbose=False, progress=False)
     assert len(got) == 1
     with checkpoint_lock(ck): pass                   # released after the search
+    assert sorted(x.name for x in tmp_path.iterdir()) == ['ck.jsonl']   # no .lock file left behind
+
+
+def test_lock_through_a_symlink_is_the_same_lock(tmp_path):
+    from wrmf_nb.search import checkpoint_lock
+    real = tmp_path / 'real' / 'ck.jsonl'
+    real.parent.mkdir()
+    real.write_text('')
+    link = tmp_path / 'link.jsonl'
+    link.symlink_to(real)
+    with checkpoint_lock(link):
+        with pytest.raises(OSError, match='in use'):
+            checkpoint_lock(real).__enter__()
+        with pytest.raises(OSError, match='in use'):
+            checkpoint_lock(tmp_path / 'real' / '..' / 'real' / 'ck.jsonl').__enter__()
+    with checkpoint_lock(real): pass
+    assert not (tmp_path / 'real' / 'ck.jsonl.lock').exists() and not (tmp_path / 'link.jsonl.lock').exists()
+
+
+def test_lock_file_replaced_while_locking_is_retried(tmp_path, monkeypatch):
+    "If the .lock file is unlinked (a finishing search) between open and flock, the lock is taken again on the new file."
+    from wrmf_nb import search
+    ck = tmp_path / 'ck.jsonl'
+    lock = tmp_path / 'ck.jsonl.lock'
+    real_open, opened = os.open, []
+    def racy_open(path, *a, **kw):
+        fd = real_open(path, *a, **kw)
+        if os.path.basename(path) == lock.name and not opened:   # first time: another search removes it
+            opened.append(fd)
+            os.unlink(lock)
+        return fd
+    monkeypatch.setattr(search.os, 'open', racy_open)
+    with search.checkpoint_lock(ck) as held:
+        assert opened and os.fstat(held.fd).st_ino == os.stat(lock).st_ino
+        monkeypatch.setattr(search.os, 'open', real_open)
+        with pytest.raises(OSError, match='in use'):
+            search.checkpoint_lock(ck).__enter__()
+    assert not lock.exists()
+
+
+def test_lock_released_after_a_failed_search(data, tmp_path):
+    train, test, users = data
+    ck = tmp_path / 'ck.jsonl'
+    with pytest.raises(Exception):
+        grid_search_learning_curve(ALS(random_state=0, callback=lambda s, m: 1 / 0), train, test,
+                                   {'num_factors': [4]}, users, epochs=[1], checkpoint=ck, verbose=False,
+                                   progress=False)
+    assert sorted(x.name for x in tmp_path.iterdir()) == ['ck.jsonl']
+
+
+def test_failing_configuration_keeps_the_kind_of_error(data):
+    "A configuration that fails on a bad value fails with a ValueError naming it (a one-line error for the CLI)."
+    train, test, users = data
+    with pytest.raises(ValueError, match=r"configuration \{'num_factors': 0\} failed: ValueError: num_factors"):
+        grid_search_learning_curve(ALS(random_state=0), train, test, {'num_factors': [0]}, users, epochs=[1],
+                                   verbose=False, progress=False)
+
+
+def test_dask_reused_client_reports_the_failing_configuration(data, reference):
+    "Two searches on one client: the second one's failure names its own configuration and error."
+    distributed = pytest.importorskip('distributed')
+    train, test, users = data
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=':0',
+                                  protocol='tcp://', host='127.0.0.1') as cluster, distributed.Client(cluster) as client:
+        first = grid_search_learning_curve(ALS(random_state=0), train, test, GRID, users, epochs=EPOCHS,
+                                           client=client, verbose=False, progress=False)
+        assert first == reference
+        for _ in range(2):
+            with pytest.raises(ValueError, match=r"configuration \{'num_factors': 0, 'regularization': 0.1, "
+                                                 r"'alpha': (5|40)\} failed: ValueError: num_factors must be"):
+                grid_search_learning_curve(ALS(random_state=0), train, test, {**GRID, 'num_factors': [4, 0, 8]},
+                                           users, epochs=EPOCHS, client=client, verbose=False, progress=False)
+        again = grid_search_learning_curve(ALS(random_state=0), train, test, GRID, users, epochs=EPOCHS,
+                                           client=client, verbose=False, progress=False)
+        assert again == reference
+
+
+def test_save_curves_is_atomic(reference, tmp_path, monkeypatch):
+    "save_curves writes through a temporary file that is fsynced, then renamed; a failed save keeps the old file."
+    target = tmp_path / 'r.json'
+    save_curves(reference, target, meta={'n': 1})
+    old = target.read_bytes()
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, 'fsync', lambda fd: (synced.append(fd), real_fsync(fd)))
+    save_curves(reference[:2], target, meta={'n': 2})
+    assert synced, 'save_curves did not fsync what it wrote'
+    assert load_curves(target)[1] == {'n': 2}
+    with pytest.raises(TypeError):
+        save_curves(reference, target, meta={'n': 3, 'bad': object()})
+    assert load_curves(target)[1] == {'n': 2} and sorted(x.name for x in tmp_path.iterdir()) == ['r.json']
+    assert old != target.read_bytes()

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import concurrent.futures as cf
 import copy
+import ctypes
 import hashlib
 import itertools
 import json
@@ -13,7 +14,11 @@ import multiprocessing
 import numbers
 import os
 import platform
+import signal
+import sys
+import threading
 import time
+import warnings
 from pathlib import Path
 
 import numba
@@ -26,12 +31,13 @@ from .metrics import calculate_mse, calculate_mses, precisions_at_k, _users, _bl
 from .data import synthetic_likes, threshold_likes, likes_matrix
 from .split import train_test_split
 from .als import ALS
+from ._files import atomic_write, check_writable
 
 # %% auto #0
 __all__ = ['POST_GRID', 'SMALL_GRID', 'GRID_RESULTS', 'format_log', 'print_log', 'learning_curve', 'parameter_grid',
-           'search_fingerprint', 'checkpoint_lock', 'Checkpoint', 'available_cores', 'threads_per_worker',
-           'run_configuration', 'grid_search_learning_curve', 'curves_to_frame', 'best_params', 'save_curves',
-           'load_curves', 'small_grid_results', 'load_grid_results']
+           'search_fingerprint', 'CheckpointInUseError', 'checkpoint_lock', 'CheckpointWarning', 'Checkpoint',
+           'available_cores', 'threads_per_worker', 'run_configuration', 'grid_search_learning_curve',
+           'curves_to_frame', 'best_params', 'save_curves', 'load_curves', 'small_grid_results', 'load_grid_results']
 
 # %% ../nbs/05_search.ipynb #54c0fd63
 def format_log(row,               # values for one line of the table: str, int or float
@@ -158,59 +164,153 @@ def search_fingerprint(base_model, train, test, user_index, epochs, patk)->dict:
             'epochs': [int(e) for e in epochs], 'patk': int(patk), 'base_model': _model_params(base_model)}
 
 # %% ../nbs/05_search.ipynb #d9716447
+class CheckpointInUseError(BlockingIOError):
+    "Another running search holds the lock of this checkpoint."
+
 class checkpoint_lock:
-    "Hold an exclusive lock on checkpoint `path` (a `.lock` file beside it), or fail at once if another search holds it."
-    def __init__(self, path): self.path, self.file = Path(path), None
+    "Hold an exclusive lock on checkpoint `path`, or fail at once if a search holds it."
+    def __init__(self, path):
+        self.path, self.lock_path, self.fd = Path(path), None, None
+
     def __enter__(self):
         try: import fcntl
-        except ImportError: return self                    # no advisory locks on this platform
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        f = open(self.path.with_name(self.path.name + '.lock'), 'a')
-        try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            f.close()
-            raise RuntimeError(f"checkpoint {self.path} is in use by another running search; wait for it to "
-                               "finish or use another checkpoint path") from None
-        self.file = f
+        except ImportError: return self     # no advisory locks on this platform
+        real = _resolve(self.path)          # every path to one file finds one lock
+        real.parent.mkdir(parents=True, exist_ok=True)
+        self.lock_path = real.with_name(real.name + '.lock')
+        while True:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise CheckpointInUseError(
+                    f"checkpoint {self.path} is in use by another running search (it "
+                    f"holds {self.lock_path}); wait for it to finish or use another "
+                    "checkpoint path") from None
+            except OSError as e:
+                os.close(fd)
+                msg = f"cannot lock checkpoint {self.path}: {e.strerror}"
+                raise OSError(e.errno, msg) from None
+            if _same_file(fd, self.lock_path): break
+            os.close(fd)                    # removed by a finishing search: again
+        self.fd = fd
         return self
-    def __exit__(self, *exc):
-        if self.file is not None: self.file.close()        # closing the file releases the lock
-        self.file = None
 
+    def __exit__(self, *exc):
+        if self.fd is None: return
+        try: os.unlink(self.lock_path)      # while locked: next one makes a new file
+        except FileNotFoundError: pass
+        os.close(self.fd)                   # closing the file releases the lock
+        self.fd = None
+
+def _same_file(fd:int, path)->bool:
+    "Whether open file `fd` is the file at `path` now."
+    try: a, b = os.fstat(fd), os.stat(path)
+    except FileNotFoundError: return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+def _resolve(path:Path)->Path:
+    "`path` with its symlinks resolved; a symlink loop is a one-line OSError."
+    try: return path.resolve()
+    except RuntimeError: raise OSError(f"checkpoint {path} is a loop of symlinks") from None
+
+# %% ../nbs/05_search.ipynb #381117cf
+class CheckpointWarning(UserWarning):
+    "A checkpoint had damaged lines: which ones, what was dropped and what was kept."
+
+_HEAD_MAX = 1 << 20                   # a header takes a few hundred bytes
+
+def _starts_with(line:bytes)->str:
+    "The start of `line` for a message: as text where it is UTF-8, else as bytes."
+    part = line[:40]
+    try: text = part.decode('utf-8')
+    except UnicodeDecodeError as e:
+        if len(line) == len(part) or e.start < len(part) - 3:
+            return repr(part)                  # not text: show the bytes
+        text = part[:e.start].decode('utf-8')  # a character cut at 40 bytes
+    return repr(text) + ('...' if len(line) > len(part) else '')
+
+def _header(path:Path, head:bytes)->dict:
+    "The fingerprint in header line `head`; a one-line ValueError if it is not one."
+    fix = "it was left untouched: pass another checkpoint path, or delete the file"
+    if not head:
+        raise ValueError(f"{path} is empty, not a grid-search checkpoint; {fix}")
+    try: h = json.loads(head.decode('utf-8'))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError): h = None
+    fmt = h.get('format') if isinstance(h, dict) else None
+    ours = isinstance(fmt, str) and fmt.split('/')[0] == _FORMAT.split('/')[0]
+    if ours and fmt != _FORMAT:
+        raise ValueError(f"{path} is a checkpoint of format {fmt!r}, but this version "
+                         f"of wrmf_nb reads {_FORMAT!r}; {fix}")
+    if fmt != _FORMAT or not isinstance(h.get('fingerprint'), dict):
+        first = _starts_with(head.rstrip(b'\n'))
+        want = '{"format": "%s", ...}' % _FORMAT
+        raise ValueError(f"{path} is not a grid-search checkpoint: it starts with "
+                         f"{first}, not a {want} header; {fix}")
+    return h['fingerprint']
+
+# %% ../nbs/05_search.ipynb #d7f5ac89
+def _record(line:bytes, n_epochs:int|None):
+    "Checkpoint line `line` as a record dict, or None if it is not a whole record."
+    try: rec = json.loads(line.decode('utf-8'))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError): return None
+    if not isinstance(rec, dict) or not isinstance(rec.get('key'), str): return None
+    c = rec.get('curve')
+    series = lambda m, s: (isinstance(c[m].get(s), list)
+                           and n_epochs in (None, len(c[m][s])))
+    ok = isinstance(c, dict) and all(isinstance(c.get(m), dict) and series(m, s)
+                                     for m in ('patk', 'mse')
+                                     for s in ('train', 'test'))
+    return rec if ok else None
+
+def _read_records(raw:bytes, n_epochs:int|None)->tuple:
+    "Records in checkpoint bytes `raw`: (records, good lines, bad line numbers, n lines)."
+    lines = raw.split(b'\n')
+    tail = lines.pop()                        # b'' if the file ends with a newline
+    if not lines: lines, tail = [tail], b''   # a header without its newline
+    records, keep, bad = {}, [lines[0]], []
+    for n, line in enumerate(lines[1:] + ([tail] if tail else []), start=2):
+        rec = _record(line, n_epochs)
+        if rec is None: bad.append(n)
+        else: records[rec['key']] = rec['curve']; keep.append(line)
+    return records, keep, bad, len(lines) + bool(tail)
+
+def _check_fingerprint(path, old:dict, new:dict):
+    "Refuse a checkpoint written for another search, naming what differs."
+    diff = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    if not diff: return
+    detail = '; '.join(f"{k}: checkpoint has {old.get(k)!r}, this search has "
+                       f"{new.get(k)!r}" for k in diff)
+    raise ValueError(f"checkpoint {path} was written for a different search "
+                     f"({detail}). Delete the file or pass another checkpoint path "
+                     "to start over.")
+
+# %% ../nbs/05_search.ipynb #a00fc73e
 class Checkpoint:
-    "An append-only JSON Lines file of finished grid configurations, tied to one search by its fingerprint."
+    "An append-only JSON Lines file of finished configurations, tied to one search."
     def __init__(self, path, fingerprint:dict):
         self.path, self.records = Path(path), {}
-        if self.path.exists() and self.path.stat().st_size:
+        self.file = _resolve(self.path)           # write through a symlink, not over it
+        if self.path.is_dir():
+            raise IsADirectoryError(f"checkpoint {self.path} is a folder, not a file")
+        if self.path.exists():
+            if not self.path.is_file():
+                raise ValueError(f"checkpoint {self.path} is not a regular file")
             self._load(fingerprint)
         else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(self.path.name + '.tmp')
-            with open(tmp, 'w') as f:      # the header appears atomically: temp file, fsync, rename
-                f.write(json.dumps({'format': _FORMAT, 'fingerprint': fingerprint}) + '\n')
-                f.flush(); os.fsync(f.fileno())
-            os.replace(tmp, self.path)
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            head = {'format': _FORMAT, 'fingerprint': fingerprint}
+            with atomic_write(self.file) as f:    # the header appears whole, or not
+                f.write((json.dumps(head) + '\n').encode())
 
     def _load(self, fingerprint):
-        raw = self.path.read_bytes()
-        if not raw.endswith(b'\n'):         # a torn last line from a killed writer: cut it off
-            raw = raw[:raw.rfind(b'\n') + 1]
-            with open(self.path, 'r+b') as f: f.truncate(len(raw))
-        lines = raw.decode().splitlines()
-        try: head = json.loads(lines[0]) if lines else {}
-        except json.JSONDecodeError: head = {}
-        if head.get('format') != _FORMAT:
-            raise ValueError(f"{self.path} is not a grid-search checkpoint (its first line has no {_FORMAT!r} header)")
-        old = head['fingerprint']
-        diff = [k for k in sorted(set(old) | set(fingerprint)) if old.get(k) != fingerprint.get(k)]
-        if diff:
-            detail = '; '.join(f"{k}: checkpoint has {old.get(k)!r}, this search has {fingerprint.get(k)!r}" for k in diff)
-            raise ValueError(f"checkpoint {self.path} was written for a different search ({detail}). "
-                             "Delete the file or pass another checkpoint path to start over.")
-        for n, line in enumerate(lines[1:], start=2):
-            try: rec = json.loads(line)
-            except json.JSONDecodeError as e: raise ValueError(f"{self.path}, line {n}: not valid JSON ({e})") from None
-            self.records[rec['key']] = rec['curve']
+        with open(self.file, 'rb') as f: head = f.readline(_HEAD_MAX)
+        old = _header(self.path, head)            # refuse what is not ours, untouched
+        _check_fingerprint(self.path, old, fingerprint)
+        raw = self.file.read_bytes()
+        n_ep = len(fingerprint['epochs']) if 'epochs' in fingerprint else None
+        self.records, keep, bad, n_last = _read_records(raw, n_ep)
+        _mend(self, raw, keep, bad, n_last)
 
     def __contains__(self, params): return _param_key(params) in self.records
     def __len__(self): return len(self.records)
@@ -219,14 +319,47 @@ class Checkpoint:
     def append(self, params:dict, curve:dict):
         "Add one finished configuration: a single write of one line, then fsync."
         key = _param_key(params)
-        data = (json.dumps({'key': key, 'curve': curve}, default=_plain) + '\n').encode()
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        line = json.dumps({'key': key, 'curve': curve}, default=_plain) + '\n'
+        self._write(line.encode())
+        self.records[key] = curve
+
+    def _write(self, data:bytes):
+        fd = os.open(self.file, os.O_WRONLY | os.O_APPEND)
         try:
             view = memoryview(data)
             while view: view = view[os.write(fd, view):]
             os.fsync(fd)
         finally: os.close(fd)
-        self.records[key] = curve
+
+# %% ../nbs/05_search.ipynb #2e83b9d7
+def _line_list(ns:list)->str:
+    "'line 3' or 'lines 3, 4' (the first ten, then how many more)."
+    more = f" and {len(ns) - 10} more" if len(ns) > 10 else ''
+    return ('line ' if len(ns) == 1 else 'lines ') + ', '.join(map(str, ns[:10])) + more
+
+def _mend(ck:Checkpoint, raw:bytes, keep:list, bad:list, n_last:int):
+    "Repair what a crash or a bad disk left in checkpoint `ck`, and say so."
+    say = lambda m: warnings.warn(f"{ck.path}: {m}", CheckpointWarning, stacklevel=4)
+    torn = None if raw.endswith(b'\n') else raw[raw.rfind(b'\n') + 1:]
+    if torn is not None and bad == [n_last] and torn.startswith(b'{"key": '):
+        os.truncate(ck.file, len(raw) - len(torn))   # an append cut short by a kill
+        say(f"line {n_last} is incomplete ({len(torn)} bytes of a record whose write "
+            f"was cut short, as when a search is killed): dropped it; {len(ck)} "
+            "configurations kept")
+    elif torn is not None and not bad:            # a whole last line, no newline
+        ck._write(b'\n')
+        say(f"line {n_last} lacks its final newline (a write cut short by a crash): "
+            "kept it and added the newline")
+    elif bad:                                     # back up, rewrite the good lines
+        backup, k = ck.file.with_name(ck.file.name + '.damaged'), 0
+        while backup.exists():
+            k += 1; backup = ck.file.with_name(f"{ck.file.name}.damaged.{k}")
+        with atomic_write(backup) as f: f.write(raw)
+        with atomic_write(ck.file) as f: f.write(b''.join(l + b'\n' for l in keep))
+        say(f"{len(bad)} damaged line{'s' * (len(bad) > 1)} ({_line_list(bad)}) that "
+            "are not whole configurations: dropped (they will be computed again); "
+            f"{len(ck)} configurations kept; the file was rewritten without them and "
+            f"the original is kept as {backup}")
 
 # %% ../nbs/05_search.ipynb #b7226f7e
 def available_cores()->int:
@@ -252,24 +385,69 @@ def run_configuration(base_model, params:dict, train, test, users, epochs:list, 
              'epochs': list(epochs)}
     return curve, lines, time.perf_counter() - t0
 
+# %% ../nbs/05_search.ipynb #aeafb0b7
 _WORKER = {}
+_PR_SET_PDEATHSIG = 1
 
-def _init_worker(train, test, users, threads):
-    "Pool initializer: keep the data in the worker and set its numba threads."
+def _die_with_parent(parent:int):
+    "End this worker when process `parent` is gone, even if it was killed by SIGKILL."
+    if sys.platform.startswith('linux'):   # the kernel kills us when the parent dies
+        try: ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError): pass
+    def watch():                           # anywhere: a dead parent changes getppid()
+        while os.getppid() == parent: time.sleep(0.25)
+        os._exit(1)
+    if os.getppid() != parent: os._exit(1) # it died before we got here
+    threading.Thread(target=watch, name='wrmf_nb-parent-watch', daemon=True).start()
+
+def _init_worker(train, test, users, threads, parent=None):
+    "Pool initializer: die with the parent, leave Ctrl-C to it, keep the data."
+    if parent is not None: _die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # the parent decides what to stop
     _WORKER.update(train=train, test=test, users=users, threads=threads)
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
 
 def _check_importable(model):
-    "Refuse a model class that worker processes could not import (defined in a notebook or an interactive session)."
-    import sys
-    mod = type(model).__module__
-    if mod == '__main__' and not getattr(sys.modules.get('__main__'), '__file__', None):
-        raise ValueError(f"{type(model).__name__} is defined in this interactive session, so worker processes cannot "
-                         "import it: move the class to a module, or use n_jobs=1")
+    "Refuse a model class that worker processes cannot import (from a notebook, say)."
+    main = sys.modules.get('__main__')
+    if type(model).__module__ == '__main__' and not getattr(main, '__file__', None):
+        raise ValueError(f"{type(model).__name__} is defined in this interactive "
+                         "session, so worker processes cannot import it: move the "
+                         "class to a module, or use n_jobs=1")
 
 def _worker_task(i, base_model, params, epochs, patk):
     d = _WORKER
-    return (i,) + run_configuration(base_model, params, d['train'], d['test'], d['users'], epochs, patk, d['threads'])
+    return (i,) + run_configuration(base_model, params, d['train'], d['test'],
+                                    d['users'], epochs, patk, d['threads'])
+
+# %% ../nbs/05_search.ipynb #05b7e019
+def _stop_pool(pool:cf.ProcessPoolExecutor):
+    "Stop `pool` now: drop the queued configurations, kill the workers running others."
+    for p in list((getattr(pool, '_processes', None) or {}).values()):
+        if p.is_alive(): p.kill()
+    pool.shutdown(cancel_futures=True)   # quick now: it sees the workers gone and tidies up
+
+def _in_workers(n_jobs, base_model, configs, todo, data, epochs, patk, finish, failed):
+    "Run configurations `todo` in `n_jobs` worker processes; `finish` each as it ends."
+    from wrmf_nb import search as mod   # workers import the package, not __main__
+    _check_importable(base_model)
+    init = (*data, threads_per_worker(n_jobs), os.getpid())
+    spawn = multiprocessing.get_context('spawn')
+    pool = cf.ProcessPoolExecutor(n_jobs, mp_context=spawn,
+                                  initializer=mod._init_worker, initargs=init)
+    done = False
+    try:
+        task = lambda i: pool.submit(mod._worker_task, i, base_model, configs[i],
+                                     epochs, patk)
+        futs = {task(i): i for i in todo}
+        for fut in cf.as_completed(futs):
+            try: res = fut.result()
+            except Exception as e: failed(futs[fut], e)
+            finish(*res)
+        done = True
+    finally:
+        if done: pool.shutdown()
+        else: _stop_pool(pool)   # an error or an interrupt: stop the workers now
 
 # %% ../nbs/05_search.ipynb #3c96ed9a
 def _dask_task(i, base_model, params, train, test, users, epochs, patk):
@@ -281,6 +459,46 @@ def _dask_task(i, base_model, params, train, test, users, epochs, patk):
     except (ImportError, ValueError): nthreads = 1
     return (i,) + run_configuration(base_model, params, train, test, users, epochs, patk,
                                     threads_per_worker(nthreads))
+
+def _on_dask(client, base_model, configs, todo, data, epochs, patk, finish, failed):
+    "Run configurations `todo` as tasks on `client`'s cluster; `finish` each one."
+    from distributed import as_completed
+    from wrmf_nb import search as mod
+    _check_importable(base_model)
+    train, test, users = data
+    # keys of this search's own (hash=False): content-hashed keys would be shared with
+    # the data of an earlier search on this client, which is being released, and tasks
+    # would fail with "lost dependencies", reported against whichever configuration
+    # came first
+    tr, te = client.scatter([train, test], broadcast=True, hash=False)
+    task = lambda i: client.submit(mod._dask_task, i, base_model, configs[i], tr, te,
+                                   users, epochs, patk, pure=False)
+    futs = {task(i): i for i in todo}
+    try:
+        for fut in as_completed(futs):
+            try: res = fut.result()
+            except Exception as e: failed(futs[fut], e)
+            finish(*res)
+    finally: client.cancel([*futs, tr, te])
+
+# %% ../nbs/05_search.ipynb #8076c25f
+def _config_error(params:dict, e:Exception)->Exception:
+    "The error for configuration `params` failing with `e`: naming it, of `e`'s kind."
+    kinds = (ValueError, MemoryError, OSError)
+    kind = next((k for k in kinds if isinstance(e, k)), RuntimeError)
+    return kind(f"configuration {params} failed: {type(e).__name__}: {e}")
+
+def _open_checkpoint(path, fingerprint:dict)->tuple:
+    "Check, lock and read checkpoint `path` before any work: (lock, Checkpoint)."
+    if not path: return None, None
+    p = check_writable(path, 'checkpoint')     # a typo fails now, not after the search
+    if p.exists() and not p.is_file() and not p.is_dir():
+        raise ValueError(f"checkpoint {path} is not a regular file")
+    lock = checkpoint_lock(path).__enter__()   # one search per checkpoint at a time
+    try: return lock, Checkpoint(path, fingerprint)
+    except BaseException:
+        lock.__exit__()
+        raise
 
 # %% ../nbs/05_search.ipynb #40ff9b32
 def grid_search_learning_curve(base_model,             # unfitted ALS-like model: the values not in the grid
@@ -304,68 +522,46 @@ def grid_search_learning_curve(base_model,             # unfitted ALS-like model
     users = _users(user_index, train.shape[0])
     if not isinstance(patk, numbers.Integral) or patk < 1: raise ValueError(f"patk must be a positive integer, got {patk!r}")
     for p in configs: _fresh(base_model, p)                   # fail early on unknown parameter names
-    lock = checkpoint_lock(checkpoint) if checkpoint else None
-    if lock: lock.__enter__()                                  # one search per checkpoint at a time
-    try: ck = Checkpoint(checkpoint, search_fingerprint(base_model, train, test, users, epochs, patk)) if checkpoint else None
-    except BaseException:
-        if lock: lock.__exit__()
-        raise
-    results = [None] * len(configs)
-    for i, p in enumerate(configs):
-        if ck is not None and p in ck: results[i] = {**ck.get(p), 'params': dict(p)}
-    todo = [i for i, r in enumerate(results) if r is None]
-    if n_jobs is None or n_jobs == 0: n_jobs = 1
-    if n_jobs < 0: n_jobs = available_cores()
-    n_jobs = max(1, min(int(n_jobs), len(todo) or 1))
-    where = ('dask' if client is not None else f'{n_jobs} worker process(es)' if n_jobs > 1 else 'this process')
-    bar = tqdm(total=len(configs), initial=len(configs) - len(todo), desc='grid', unit='config', disable=not progress)
-    say = bar.write if progress else print
-    if verbose and ck is not None and len(todo) < len(configs):
-        say(f"{len(configs) - len(todo)} of {len(configs)} configurations taken from {ck.path}")
-
-    def finish(i, curve, lines, secs):
-        results[i] = curve
-        if ck is not None: ck.append(configs[i], curve)
-        if verbose: say(' | '.join(f'{k}: {v}' for k, v in configs[i].items()) + f'   ({secs:.1f} s)\n' + '\n'.join(lines))
-        bar.update()
-
-    def failed(i, e):
-        raise RuntimeError(f"configuration {configs[i]} failed: {type(e).__name__}: {e}") from e
-
+    fp = search_fingerprint(base_model, train, test, users, epochs, patk)
+    lock, ck = _open_checkpoint(checkpoint, fp)          # before any work
+    bar = None
     try:
+        results = [None] * len(configs)
+        for i, p in enumerate(configs):
+            if ck is not None and p in ck: results[i] = {**ck.get(p), 'params': dict(p)}
+        todo = [i for i, r in enumerate(results) if r is None]
+        if n_jobs is None or n_jobs == 0: n_jobs = 1
+        if n_jobs < 0: n_jobs = available_cores()
+        n_jobs = max(1, min(int(n_jobs), len(todo) or 1))
+        bar = tqdm(total=len(configs), initial=len(configs) - len(todo), desc='grid',
+                   unit='config', disable=not progress)
+        say = bar.write if progress else print
+        if verbose and ck is not None and len(todo) < len(configs):
+            say(f"{len(configs) - len(todo)} of {len(configs)} configurations taken "
+                f"from {ck.path}")
+
+        def finish(i, curve, lines, secs):
+            results[i] = curve
+            if ck is not None: ck.append(configs[i], curve)
+            if verbose: say(' | '.join(f'{k}: {v}' for k, v in configs[i].items())
+                            + f'   ({secs:.1f} s)\n' + '\n'.join(lines))
+            bar.update()
+
+        def failed(i, e): raise _config_error(configs[i], e) from e
+
+        data = (train, test, users)
+        job = (base_model, configs, todo, data, epochs, patk, finish, failed)
         if not todo: pass
-        elif client is not None:
-            from distributed import as_completed
-            from wrmf_nb import search as mod
-            _check_importable(base_model)
-            tr, te = client.scatter([train, test], broadcast=True)
-            futs = {client.submit(mod._dask_task, i, base_model, configs[i], tr, te, users, epochs, patk, pure=False): i
-                    for i in todo}
-            try:
-                for fut in as_completed(futs):
-                    try: finish(*fut.result())
-                    except Exception as e: failed(futs[fut], e)
-            finally: client.cancel(list(futs))
-        elif n_jobs == 1:
-            for i in todo:
-                try: curve, lines, secs = run_configuration(base_model, configs[i], train, test, users, epochs, patk)
-                except Exception as e: failed(i, e)
-                finish(i, curve, lines, secs)
+        elif client is not None: _on_dask(client, *job)
+        elif n_jobs > 1: _in_workers(n_jobs, *job)
         else:
-            from wrmf_nb import search as mod   # workers import the functions from the package, not from __main__
-            _check_importable(base_model)
-            threads = threads_per_worker(n_jobs)
-            with cf.ProcessPoolExecutor(n_jobs, mp_context=multiprocessing.get_context('spawn'),
-                                        initializer=mod._init_worker, initargs=(train, test, users, threads)) as pool:
-                futs = {pool.submit(mod._worker_task, i, base_model, configs[i], epochs, patk): i for i in todo}
-                try:
-                    for fut in cf.as_completed(futs):
-                        try: finish(*fut.result())
-                        except Exception as e: failed(futs[fut], e)
-                finally:
-                    for f in futs: f.cancel()
+            for i in todo:
+                try: res = run_configuration(base_model, configs[i], train, test, users,
+                                             epochs, patk)
+                except Exception as e: failed(i, e)
+                finish(i, *res)
     finally:
-        bar.close()
+        if bar is not None: bar.close()
         if lock: lock.__exit__()
     return results
 
@@ -405,14 +601,17 @@ def save_curves(curves:list, path, meta:dict|None=None):
              **({'epochs': list(c['epochs'])} if c.get('epochs') is not None else {})} for c in curves]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + '.tmp')
-    tmp.write_text(json.dumps({'format': _RESULTS, 'meta': meta or {}, 'curves': slim}, separators=(',', ':')))
-    os.replace(tmp, path)
+    doc = {'format': _RESULTS, 'meta': meta or {}, 'curves': slim}
+    with atomic_write(path, 'w') as f:   # the old file stays until the new one is written
+        json.dump(doc, f, separators=(',', ':'))
 
 def load_curves(path)->tuple:
     "Read a file written by `save_curves`: (curves, meta)."
-    d = json.loads(Path(path).read_text())
-    if d.get('format') != _RESULTS: raise ValueError(f"{path} is not a grid-results file (no {_RESULTS!r} format tag)")
+    try: d = json.loads(Path(path).read_text(encoding='utf-8'))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path} is not a grid-results file ({e})") from None
+    if not isinstance(d, dict) or d.get('format') != _RESULTS:
+        raise ValueError(f"{path} is not a grid-results file (no {_RESULTS!r} format tag)")
     return d['curves'], d['meta']
 
 # %% ../nbs/05_search.ipynb #c15f9df8
