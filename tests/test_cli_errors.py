@@ -199,3 +199,16 @@ def test_grid_out_creates_missing_folders(capsys, tmp_path):
     csv = tmp_path / 'new' / 'folder' / 'curves.csv'
     rc, _, err = run(capsys, *GRID, '--out', csv)
     assert rc == 0 and csv.read_text().startswith(tuple('abcdefghijklmnopqrstuvwxyz')), err
+
+
+def test_a_warning_is_one_line(place, capsys, tmp_path):
+    "A library warning (here: a likes file whose last line has no newline) reaches a CLI user as one line."
+    cut = tmp_path / 'cut.psv'
+    cut.write_bytes(b'modelname|mid|uid\n' + b''.join(f'm{i}|mid{i % 7}|u{i % 11}\n'.encode() for i in range(300))
+                    + b'm300|mid3|u5')                               # cut in the middle of its last line
+    rc, _, err = run(capsys, 'fit', '--likes', cut, '--min-user-likes', '1', '--min-model-likes', '1',
+                     '--factors', '2', '--iterations', '1', '-q', '--out', tmp_path / 'm')
+    assert rc == 0, err
+    warned = [l for l in err.splitlines() if 'newline' in l]
+    assert len(warned) == 1 and warned[0].startswith('wrmf-nb: warning: '), err
+    assert 'UserWarning' not in err and 'warnings.warn' not in err

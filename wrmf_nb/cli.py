@@ -5,7 +5,7 @@
 # %% ../nbs/10_cli.ipynb #b504777f
 from __future__ import annotations
 import argparse, codecs, csv, inspect, json, math, os, signal, sys, threading, time
-import traceback
+import traceback, warnings
 from contextlib import contextmanager
 from pathlib import Path
 import numpy as np
@@ -774,6 +774,10 @@ def _run(parser, argv:list, state:dict)->int:
     return args.func(args) or 0
 
 # %% ../nbs/10_cli.ipynb #4bdbb07a
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    "Print a warning as one `wrmf-nb: warning: ...` line."
+    print(f'wrmf-nb: warning: {_first_line(message)}', file=sys.stderr)
+
 def main(argv:list=None, # arguments without the program name; default sys.argv[1:]
         )->int:
     "Run `wrmf-nb` with `argv`; exit code 0 ok, 2 mistake, 130 Ctrl-C, 143 SIGTERM."
@@ -782,7 +786,10 @@ def main(argv:list=None, # arguments without the program name; default sys.argv[
     state = {'debug': False}
     in_main = threading.current_thread() is threading.main_thread()
     old = signal.signal(signal.SIGTERM, _on_sigterm) if in_main else None
-    try: return _run(build_parser(), argv, state)
+    try:
+        with warnings.catch_warnings():     # a warning is one line too, not file:line + source
+            warnings.showwarning = _show_warning
+            return _run(build_parser(), argv, state)
     except KeyboardInterrupt as e:
         if state['debug']: traceback.print_exc()
         term = isinstance(e, Terminated)
