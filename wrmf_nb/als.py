@@ -18,10 +18,11 @@ from threadpoolctl import ThreadpoolController
 from tqdm.auto import tqdm
 
 from ._files import atomic_write, check_writable
+from ._kernels import _fetch_add, run_workers
 from .loss import wrmf_loss
 
 # %% auto #0
-__all__ = ['SOLVERS', 'BLOCKS_PER_THREAD', 'MAX_DENSE_BYTES', 'check_ratings', 'cg_solve_reference', 'row_blocks', 'run_workers',
+__all__ = ['SOLVERS', 'BLOCKS_PER_THREAD', 'MAX_DENSE_BYTES', 'check_ratings', 'cg_solve_reference', 'row_blocks',
            'cg_half_sweep', 'cholesky_half_sweep', 'gramian', 'half_sweep', 'ALS', 'patch_als', 'ALSDivergedError',
            'NotFittedError']
 
@@ -98,25 +99,6 @@ def row_blocks(indptr:np.ndarray,   # CSR row pointer of the rows to solve
     middle = cum - cost / 2                          # a row goes to the block its middle falls in
     cuts = np.searchsorted(middle, total * np.arange(1, n_blocks) / n_blocks)
     return np.concatenate([[0], cuts, [len(nnz)]]).astype(np.int64)
-
-# %% ../nbs/03_als.ipynb #8a2247f5
-@intrinsic
-def _fetch_add(typingctx, counter, delta):
-    "Atomically add `delta` to `counter[0]` (an int64 array) and return the value it had before."
-    if not (isinstance(counter, types.Array) and counter.dtype == types.int64): return None
-    def codegen(context, builder, signature, args):
-        ary = context.make_array(signature.args[0])(context, builder, args[0])
-        return builder.atomic_rmw('add', ary.data, args[1], 'monotonic')
-    return types.int64(counter, types.int64), codegen
-
-def run_workers(n_workers:int, # threads to start (1: run in this thread)
-                work,          # work(k) for worker k; a compiled function with nogil=True, to run in parallel
-               ):
-    "Call `work(k)` for k = 0 .. n_workers-1, one thread each, and re-raise the first error."
-    if n_workers <= 1:
-        work(0); return
-    with ThreadPoolExecutor(n_workers) as ex:
-        for fut in [ex.submit(work, k) for k in range(n_workers)]: fut.result()
 
 # %% ../nbs/03_als.ipynb #e7627cbd
 _FASTMATH = {'nsz', 'arcp', 'contract', 'afn', 'reassoc'}    # everything except 'nnan' and 'ninf'
