@@ -4,27 +4,23 @@
 
 # %% ../nbs/03_als.ipynb #a9689533
 from __future__ import annotations
-import hashlib, json, os, time, warnings, weakref, zipfile, zlib
-from concurrent.futures import ThreadPoolExecutor
+import hashlib, json, os, warnings, weakref, zipfile, zlib
 from contextlib import contextmanager
 from pathlib import Path
 
 import numba
 import numpy as np
 import scipy.sparse as sp
-from numba import njit, types
-from numba.extending import intrinsic
 from threadpoolctl import ThreadpoolController
 from tqdm.auto import tqdm
 
 from ._files import atomic_write, check_writable
-from ._kernels import _fetch_add, run_workers
+from ._kernels import _longest_row, _sweep_worker, run_workers
 from .loss import wrmf_loss
 
 # %% auto #0
-__all__ = ['SOLVERS', 'BLOCKS_PER_THREAD', 'MAX_DENSE_BYTES', 'check_ratings', 'cg_solve_reference', 'row_blocks',
-           'cg_half_sweep', 'cholesky_half_sweep', 'gramian', 'half_sweep', 'ALS', 'patch_als', 'ALSDivergedError',
-           'NotFittedError']
+__all__ = ['SOLVERS', 'BLOCKS_PER_THREAD', 'MAX_DENSE_BYTES', 'check_ratings', 'gramian', 'cg_solve_reference', 'row_blocks',
+           'half_sweep', 'ALS', 'patch_als', 'ALSDivergedError', 'NotFittedError']
 
 # %% ../nbs/03_als.ipynb #8af39a3c
 def _first_bad(m:sp.csr_matrix, bad:np.ndarray):
@@ -57,17 +53,26 @@ def check_ratings(ratings,               # users x items counts d_ui: scipy spar
         raise ValueError(f"{name} has values too large for {np.dtype(dtype).name}, the first at (row {r}, column {c}) = {v}")
     return m.astype(dtype, copy=False)
 
+# %% ../nbs/03_als.ipynb #dac223c2
+def gramian(Y:np.ndarray,           # factors, n x f
+            regularization:float,   # lambda, added to the diagonal
+           )->np.ndarray:
+    "Y^T Y + lambda I as a C-contiguous f x f array of Y's dtype."
+    G = np.ascontiguousarray(Y.T @ Y)
+    G[np.diag_indices_from(G)] += regularization
+    return G
+
 # %% ../nbs/03_als.ipynb #0f9e8158
-def cg_solve_reference(A0:np.ndarray,   # shared part Y^T Y + lambda I, f x f
-                       Yu:np.ndarray,   # vectors of the row's liked items, n_u x f
-                       w:np.ndarray,    # their weights alpha * d (the confidence minus one)
-                       x0:np.ndarray,   # starting point, usually the row's vector from the last sweep
-                       cg_steps:int=3,  # number of conjugate-gradient steps
+def cg_solve_reference(G:np.ndarray,        # shared part Y^T Y + lambda I, f x f (`gramian`)
+                       Yu:np.ndarray,       # vectors of the row's liked items, n_u x f
+                       alpha_d:np.ndarray,  # their weights alpha * d (the confidence minus one)
+                       x0:np.ndarray,       # starting point, usually the row's last vector
+                       cg_steps:int=3,      # number of conjugate-gradient steps
                       )->np.ndarray:
-    "Plain-numpy conjugate gradient on (A0 + Yu^T diag(w) Yu) x = Yu^T (1 + w), warm-started at x0."
-    matvec = lambda v: A0 @ v + Yu.T @ (w * (Yu @ v))
+    "Plain-numpy CG on (G + Yu^T diag(alpha_d) Yu) x = Yu^T (1 + alpha_d), warm-started at x0."
+    matvec = lambda v: G @ v + Yu.T @ (alpha_d * (Yu @ v))
     x = np.array(x0, dtype=np.float64)
-    r = Yu.T @ (1 + w) - matvec(x)          # residual b - A x
+    r = Yu.T @ (1 + alpha_d) - matvec(x)          # residual b - A x
     p, rs = r.copy(), r @ r
     if rs < 1e-20: return x
     for _ in range(cg_steps):
@@ -100,245 +105,26 @@ def row_blocks(indptr:np.ndarray,   # CSR row pointer of the rows to solve
     cuts = np.searchsorted(middle, total * np.arange(1, n_blocks) / n_blocks)
     return np.concatenate([[0], cuts, [len(nnz)]]).astype(np.int64)
 
-# %% ../nbs/03_als.ipynb #e7627cbd
-_FASTMATH = {'nsz', 'arcp', 'contract', 'afn', 'reassoc'}    # everything except 'nnan' and 'ninf'
+# %% ../nbs/03_als.ipynb #0c5e1f05
+def _check_factors(ratings:sp.csr_matrix, X:np.ndarray, Y:np.ndarray):
+    "Refuse factor matrices the kernels cannot use, or whose sizes do not match `ratings`."
+    for name, M in (('X', X), ('Y', Y)):
+        if not (isinstance(M, np.ndarray) and M.ndim == 2 and M.flags.c_contiguous
+                and M.dtype in (np.float32, np.float64)):
+            raise ValueError(f"{name} must be a C-contiguous 2-D float32 or float64 array")
+    if X.dtype != Y.dtype or X.shape[1] != Y.shape[1]:
+        raise ValueError(f"X and Y must have the same dtype and number of factors, got "
+                         f"{X.dtype} x {X.shape[1]} and {Y.dtype} x {Y.shape[1]}")
+    if ratings.shape != (X.shape[0], Y.shape[0]):
+        raise ValueError(f"ratings is {ratings.shape[0]} x {ratings.shape[1]} but X has "
+                         f"{X.shape[0]} rows and Y {Y.shape[0]}")
 
-@njit(cache=True, fastmath=_FASTMATH, inline='always')
-def _symv(A, v, out):
-    "out = A @ v for a symmetric f x f matrix A (so row j is also column j), four rows per pass."
-    f = v.shape[0]; zero = v.dtype.type(0)
-    f4 = f - f % 4
-    for j in range(0, f4, 4):
-        s0 = zero; s1 = zero; s2 = zero; s3 = zero
-        for k in range(f):
-            vk = v[k]
-            s0 += A[j, k] * vk; s1 += A[j + 1, k] * vk; s2 += A[j + 2, k] * vk; s3 += A[j + 3, k] * vk
-        out[j] = s0; out[j + 1] = s1; out[j + 2] = s2; out[j + 3] = s3
-    for j in range(f4, f):
-        s = zero
-        for k in range(f): s += A[j, k] * v[k]
-        out[j] = s
-
-@njit(cache=True, fastmath=_FASTMATH, inline='always')
-def _add_liked(rows, w, Y, v, out, residual):
-    "out += sum_m c_m Y[rows[m]], c_m = w_m s_m or (residual) 1 + w_m - w_m s_m, s_m = Y[rows[m]] . v; four rows per pass."
-    n = rows.shape[0]; f = v.shape[0]; zero = v.dtype.type(0); one = v.dtype.type(1)
-    n4 = n - n % 4
-    for m in range(0, n4, 4):
-        y0 = Y[rows[m]]; y1 = Y[rows[m + 1]]; y2 = Y[rows[m + 2]]; y3 = Y[rows[m + 3]]
-        s0 = zero; s1 = zero; s2 = zero; s3 = zero
-        for j in range(f):
-            vj = v[j]
-            s0 += y0[j] * vj; s1 += y1[j] * vj; s2 += y2[j] * vj; s3 += y3[j] * vj
-        w0 = w[m]; w1 = w[m + 1]; w2 = w[m + 2]; w3 = w[m + 3]
-        if residual:
-            s0 = one + w0 - w0 * s0; s1 = one + w1 - w1 * s1; s2 = one + w2 - w2 * s2; s3 = one + w3 - w3 * s3
-        else:
-            s0 *= w0; s1 *= w1; s2 *= w2; s3 *= w3
-        for j in range(f): out[j] += s0 * y0[j] + s1 * y1[j] + s2 * y2[j] + s3 * y3[j]
-    for m in range(n4, n):
-        y0 = Y[rows[m]]
-        s0 = zero
-        for j in range(f): s0 += y0[j] * v[j]
-        s0 = one + w[m] - w[m] * s0 if residual else w[m] * s0
-        for j in range(f): out[j] += s0 * y0[j]
-
-# %% ../nbs/03_als.ipynb #79f6a6b2
-@njit(cache=True, fastmath=_FASTMATH, inline='always')
-def _cg_rows(indptr, indices, data, X, Y, A0, alpha, cg_steps, first, last, r, p, ap, w):
-    "Warm-started CG for rows first..last-1 of X, in place; r, p, ap (f) and w (longest row) are scratch."
-    f = X.shape[1]
-    zero = X.dtype.type(0)
-    for u in range(first, last):
-        lo = indptr[u]; hi = indptr[u + 1]
-        x = X[u]
-        if lo == hi:
-            x[:] = zero
-            continue
-        rows = indices[lo:hi]
-        for m in range(hi - lo): w[m] = alpha * data[lo + m]
-        _symv(A0, x, r)                            # r = b - A x
-        for j in range(f): r[j] = -r[j]
-        _add_liked(rows, w, Y, x, r, True)
-        rs = zero
-        for j in range(f):
-            p[j] = r[j]; rs += r[j] * r[j]
-        if rs < 1e-20: continue
-        for _ in range(cg_steps):
-            _symv(A0, p, ap)                       # ap = A p, never forming A
-            _add_liked(rows, w, Y, p, ap, False)
-            pap = zero
-            for j in range(f): pap += p[j] * ap[j]
-            if pap <= zero: break
-            step = rs / pap
-            rs_new = zero
-            for j in range(f):
-                x[j] += step * p[j]
-                r[j] -= step * ap[j]
-                rs_new += r[j] * r[j]
-            if rs_new < 1e-20: break
-            beta = rs_new / rs
-            for j in range(f): p[j] = r[j] + beta * p[j]
-            rs = rs_new
-
-@njit(cache=True)
-def _longest_row(indptr):
-    "Largest number of stored entries in one CSR row (at least 1)."
-    longest = 1
-    for u in range(indptr.shape[0] - 1): longest = max(longest, indptr[u + 1] - indptr[u])
-    return longest
-
-@njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _cg_worker(indptr, indices, data, X, Y, A0, alpha, cg_steps, blocks, counter, r, p, ap, w):
-    "One worker: solve the next unclaimed block of rows by CG until none is left."
-    nb = blocks.shape[0] - 1
-    while True:
-        b = _fetch_add(counter, 1)
-        if b >= nb: break
-        _cg_rows(indptr, indices, data, X, Y, A0, alpha, cg_steps, blocks[b], blocks[b + 1], r, p, ap, w)
-
-def cg_half_sweep(indptr, indices, data, # CSR arrays of the rows to solve (counts d)
-                  X,                     # factors being solved, rows x f, updated in place (the warm start)
-                  Y,                     # fixed factors of the other side, cols x f
-                  A0,                    # Y^T Y + lambda I
-                  alpha,                 # confidence scale
-                  cg_steps,              # CG steps per row
-                  blocks,                # row blocks from `row_blocks`
-                  n_workers,             # workers drawing blocks: the number of threads
-                 ):
-    "Update every row of X by `cg_steps` warm-started conjugate-gradient steps, on `n_workers` threads."
-    n_workers, f = max(1, int(n_workers)), X.shape[1]
-    alpha, cg_steps = X.dtype.type(alpha), int(cg_steps)
-    vecs = np.empty((n_workers, 3, f), dtype=X.dtype)
-    ws = np.empty((n_workers, _longest_row(indptr)), dtype=X.dtype)
-    counter = np.zeros(1, np.int64)
-    run_workers(n_workers, lambda k: _cg_worker(indptr, indices, data, X, Y, A0, alpha, cg_steps, blocks, counter,
-                                                vecs[k, 0], vecs[k, 1], vecs[k, 2], ws[k]))
-
-# %% ../nbs/03_als.ipynb #0b3e37ad
-@njit(cache=True, fastmath=_FASTMATH, inline='always')
-def _rank_update(rows, w, Y, A, z):
-    "A += sum_m w[m] y y^T (lower triangle) and z += sum_m (1 + w[m]) y, with y = Y[rows[m]], four items per pass."
-    n = rows.shape[0]; f = z.shape[0]; one = z.dtype.type(1)
-    n4 = n - n % 4
-    for m in range(0, n4, 4):
-        y0 = Y[rows[m]]; y1 = Y[rows[m + 1]]; y2 = Y[rows[m + 2]]; y3 = Y[rows[m + 3]]
-        w0 = w[m]; w1 = w[m + 1]; w2 = w[m + 2]; w3 = w[m + 3]
-        for j in range(f):
-            z[j] += (one + w0) * y0[j] + (one + w1) * y1[j] + (one + w2) * y2[j] + (one + w3) * y3[j]
-            a0 = w0 * y0[j]; a1 = w1 * y1[j]; a2 = w2 * y2[j]; a3 = w3 * y3[j]
-            Aj = A[j]
-            for k in range(j + 1): Aj[k] += a0 * y0[k] + a1 * y1[k] + a2 * y2[k] + a3 * y3[k]
-    for m in range(n4, n):
-        y0 = Y[rows[m]]; w0 = w[m]
-        for j in range(f):
-            z[j] += (one + w0) * y0[j]
-            a0 = w0 * y0[j]
-            Aj = A[j]
-            for k in range(j + 1): Aj[k] += a0 * y0[k]
-
-@njit(cache=True, fastmath=_FASTMATH, inline='always')
-def _cholesky_solve(A, b, x):
-    "Solve A x = b for symmetric positive (semi)definite A, overwriting A's lower triangle with L and b with scratch."
-    f = b.shape[0]
-    one = b.dtype.type(1)
-    rel = b.dtype.type(np.finfo(b.dtype).eps)
-    inf = b.dtype.type(np.inf); nan = b.dtype.type(np.nan)
-    for j in range(f):                       # column j of L
-        Aj = A[j]
-        d = Aj[j]
-        s = d
-        for k in range(j): s -= Aj[k] * Aj[k]
-        if s > d * rel: s = np.sqrt(s)
-        elif d < inf: s = inf                # dependent column: drop x_j (1/inf = 0 zeroes it in L, z and x)
-        else: s = nan                        # an overflowed or NaN system stays visible
-        Aj[j] = s
-        inv = one / s
-        i = j + 1
-        while i + 3 < f:                     # L[i, j] for four rows i per pass over row j
-            A0_ = A[i]; A1_ = A[i + 1]; A2_ = A[i + 2]; A3_ = A[i + 3]
-            s0 = A0_[j]; s1 = A1_[j]; s2 = A2_[j]; s3 = A3_[j]
-            for k in range(j):
-                a = Aj[k]
-                s0 -= A0_[k] * a; s1 -= A1_[k] * a; s2 -= A2_[k] * a; s3 -= A3_[k] * a
-            A0_[j] = s0 * inv; A1_[j] = s1 * inv; A2_[j] = s2 * inv; A3_[j] = s3 * inv
-            i += 4
-        while i < f:
-            Ai = A[i]
-            s0 = Ai[j]
-            for k in range(j): s0 -= Ai[k] * Aj[k]
-            Ai[j] = s0 * inv
-            i += 1
-    for i in range(f):                       # L z = b
-        Ai = A[i]
-        acc = b[i]
-        for k in range(i): acc -= Ai[k] * b[k]
-        b[i] = acc / Ai[i]
-    for i in range(f - 1, -1, -1):           # L^T x = z, one column of L^T (= row of L) at a time
-        Ai = A[i]
-        xi = b[i] / Ai[i]
-        x[i] = xi
-        for k in range(i): b[k] -= Ai[k] * xi
-
-@njit(cache=True, fastmath=_FASTMATH, inline='always')
-def _cholesky_rows(indptr, indices, data, X, Y, A0, alpha, first, last, A, z, w):
-    "Exact solve of rows first..last-1 of X, in place; A (f x f), z (f) and w (longest row) are scratch."
-    f = X.shape[1]
-    zero = X.dtype.type(0)
-    for u in range(first, last):
-        lo = indptr[u]; hi = indptr[u + 1]
-        x = X[u]
-        if lo == hi:
-            x[:] = zero
-            continue
-        for j in range(f):
-            z[j] = zero
-            for k in range(j + 1): A[j, k] = A0[j, k]
-        for m in range(hi - lo): w[m] = alpha * data[lo + m]
-        _rank_update(indices[lo:hi], w, Y, A, z)
-        _cholesky_solve(A, z, x)
-
-@njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _cholesky_worker(indptr, indices, data, X, Y, A0, alpha, blocks, counter, A, z, w):
-    "One worker: solve the next unclaimed block of rows exactly until none is left."
-    nb = blocks.shape[0] - 1
-    while True:
-        b = _fetch_add(counter, 1)
-        if b >= nb: break
-        _cholesky_rows(indptr, indices, data, X, Y, A0, alpha, blocks[b], blocks[b + 1], A, z, w)
-
-def cholesky_half_sweep(indptr, indices, data, # CSR arrays of the rows to solve (counts d)
-                        X,                     # factors being solved, rows x f, overwritten
-                        Y,                     # fixed factors of the other side, cols x f
-                        A0,                    # Y^T Y + lambda I
-                        alpha,                 # confidence scale
-                        blocks,                # row blocks from `row_blocks`
-                        n_workers,             # workers drawing blocks: the number of threads
-                       ):
-    "Solve every row of X exactly (Cholesky), on `n_workers` threads."
-    n_workers, f = max(1, int(n_workers)), X.shape[1]
-    alpha = X.dtype.type(alpha)
-    mats = np.empty((n_workers, f, f), dtype=X.dtype)
-    vecs = np.empty((n_workers, f), dtype=X.dtype)
-    ws = np.empty((n_workers, _longest_row(indptr)), dtype=X.dtype)
-    counter = np.zeros(1, np.int64)
-    run_workers(n_workers, lambda k: _cholesky_worker(indptr, indices, data, X, Y, A0, alpha, blocks, counter,
-                                                      mats[k], vecs[k], ws[k]))
-
-# %% ../nbs/03_als.ipynb #dac223c2
-def gramian(Y:np.ndarray,           # factors, n x f
-            regularization:float,   # lambda, added to the diagonal
-           )->np.ndarray:
-    "Y^T Y + lambda I as a C-contiguous f x f array of Y's dtype."
-    G = np.ascontiguousarray(Y.T @ Y)
-    G[np.diag_indices_from(G)] += regularization
-    return G
-
+# %% ../nbs/03_als.ipynb #0c5e1f06
 SOLVERS = ('cg', 'cholesky')
 BLOCKS_PER_THREAD = 16   # row blocks per thread: small enough to even out, large enough to cost nothing
 
 def half_sweep(ratings:sp.csr_matrix,   # rows to solve x the other side, from `check_ratings`
-               X:np.ndarray,            # factors being solved (C-contiguous, same dtype as Y), updated in place
+               X:np.ndarray,            # factors being solved (C-contiguous, Y's dtype), in place
                Y:np.ndarray,            # fixed factors of the other side
                regularization:float,    # lambda
                alpha:float,             # confidence scale: c = 1 + alpha * d
@@ -348,21 +134,20 @@ def half_sweep(ratings:sp.csr_matrix,   # rows to solve x the other side, from `
               )->np.ndarray:
     "Solve every row of X against fixed Y: one half of an ALS sweep. Returns X."
     if solver not in SOLVERS: raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
-    for name, M in (('X', X), ('Y', Y)):
-        if not (isinstance(M, np.ndarray) and M.ndim == 2 and M.flags.c_contiguous and M.dtype in (np.float32, np.float64)):
-            raise ValueError(f"{name} must be a C-contiguous 2-D float32 or float64 array")
-    if X.dtype != Y.dtype or X.shape[1] != Y.shape[1]:
-        raise ValueError(f"X and Y must have the same dtype and number of factors, got {X.dtype} x {X.shape[1]} "
-                         f"and {Y.dtype} x {Y.shape[1]}")
-    if ratings.shape != (X.shape[0], Y.shape[0]):
-        raise ValueError(f"ratings is {ratings.shape[0]} x {ratings.shape[1]} but X has {X.shape[0]} rows and Y {Y.shape[0]}")
-    threads = numba.get_num_threads()
-    if blocks is None: blocks = row_blocks(ratings.indptr, BLOCKS_PER_THREAD * threads, X.shape[1], solver)
-    data = ratings.data if ratings.data.dtype == X.dtype else ratings.data.astype(X.dtype)
-    A0 = gramian(Y, regularization)
-    if solver == 'cg':
-        cg_half_sweep(ratings.indptr, ratings.indices, data, X, Y, A0, alpha, int(cg_steps), blocks, threads)
-    else: cholesky_half_sweep(ratings.indptr, ratings.indices, data, X, Y, A0, alpha, blocks, threads)
+    _check_factors(ratings, X, Y)
+    n_workers, f, dt = numba.get_num_threads(), X.shape[1], X.dtype
+    if blocks is None: blocks = row_blocks(ratings.indptr, BLOCKS_PER_THREAD * n_workers, f, solver)
+    data = ratings.data if ratings.data.dtype == dt else ratings.data.astype(dt)
+    G, alpha = gramian(Y, regularization), dt.type(alpha)
+    exact = solver == 'cholesky'
+    steps = None if exact else int(cg_steps)                  # None: the exact solver
+    mats = np.empty((n_workers, f if exact else 0, f), dt)    # Cholesky: A
+    vecs = np.empty((n_workers, 3, f), dt)                    # CG: r, p, Ap; Cholesky: z
+    alpha_d = np.empty((n_workers, _longest_row(ratings.indptr)), dt)
+    counter = np.zeros(1, np.int64)
+    run_workers(n_workers, lambda k: _sweep_worker(
+        ratings.indptr, ratings.indices, data, X, Y, G, alpha, steps, blocks, counter,
+        mats[k], *vecs[k], alpha_d[k]))
     return X
 
 # %% ../nbs/03_als.ipynb #3b007452
