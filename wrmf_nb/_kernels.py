@@ -17,29 +17,31 @@ __all__ = ['run_workers']
 # %% ../nbs/03_als.ipynb #8a2247f5
 @intrinsic
 def _fetch_add(typingctx, counter, delta):
-    "Atomically add `delta` to `counter[0]` (an int64 array) and return the value it had before."
-    if not (isinstance(counter, types.Array) and counter.dtype == types.int64): return None
+    "Atomically add `delta` to `counter[0]` (int64) and return the value it had before."
+    if not (isinstance(counter, types.Array) and counter.dtype == types.int64):
+        return None
     def codegen(context, builder, signature, args):
         ary = context.make_array(signature.args[0])(context, builder, args[0])
         return builder.atomic_rmw('add', ary.data, args[1], 'monotonic')
     return types.int64(counter, types.int64), codegen
 
+# %% ../nbs/03_als.ipynb #e63ba9c4
 def run_workers(n_workers:int, # threads to start (1: run in this thread)
-                work,          # work(k) for worker k; a compiled function with nogil=True, to run in parallel
+                work,          # work(k) for worker k: compiled, nogil=True
                ):
-    "Call `work(k)` for k = 0 .. n_workers-1, one thread each, and re-raise the first error."
+    "Call `work(k)` for k = 0 .. n_workers-1, a thread each; re-raise the first error."
     if n_workers <= 1:
         work(0); return
     with ThreadPoolExecutor(n_workers) as ex:
         for fut in [ex.submit(work, k) for k in range(n_workers)]: fut.result()
 
 # %% ../nbs/03_als.ipynb #e7627cbd
-_FASTMATH = {'nsz', 'arcp', 'contract', 'afn', 'reassoc'}    # everything except 'nnan' and 'ninf'
+_FASTMATH = {'nsz', 'arcp', 'contract', 'afn', 'reassoc'}   # all but 'nnan' and 'ninf'
 
 # %% ../nbs/03_als.ipynb #6a1d3c21
 @njit(cache=True, fastmath=_FASTMATH, inline='always')
 def _symv(G, v, out):
-    "out = G @ v for a symmetric f x f matrix G (row j is also column j), four rows per pass."
+    "out = G @ v for a symmetric f x f matrix G (row j is column j), four rows a pass."
     f = v.shape[0]; zero = v.dtype.type(0)
     f4 = f - f % 4
     for j in range(0, f4, 4):
@@ -57,7 +59,7 @@ def _symv(G, v, out):
 # %% ../nbs/03_als.ipynb #6a1d3c23
 @njit(cache=True, fastmath=_FASTMATH, inline='always')
 def _add_liked(rows, alpha_d, Y, v, out, residual):
-    "out += sum_m t_m Y[rows[m]]: t_m = a_m s_m, or 1 + a_m - a_m s_m for the `residual`."
+    "out += sum_m t_m Y[rows[m]], t_m = a_m s_m (residual: 1 + a_m - a_m s_m)."
     n = rows.shape[0]; f = v.shape[0]; zero = v.dtype.type(0); one = v.dtype.type(1)
     n4 = n - n % 4
     for m in range(0, n4, 4):
@@ -112,7 +114,7 @@ def _cg_row(rows, alpha_d, Y, G, x, cg_steps, r, p, Ap):
 # %% ../nbs/03_als.ipynb #0b3e37ad
 @njit(cache=True, fastmath=_FASTMATH, inline='always')
 def _rank_update(rows, alpha_d, Y, A, z):
-    "A += sum_m a_m y_m y_m^T (lower triangle), z += sum_m (1 + a_m) y_m, y_m = Y[rows[m]]."
+    "A += sum_m a_m y_m y_m^T (lower triangle) and z += sum_m (1 + a_m) y_m."
     n = rows.shape[0]; f = z.shape[0]; one = z.dtype.type(1)
     n4 = n - n % 4
     for m in range(0, n4, 4):
@@ -136,7 +138,7 @@ def _rank_update(rows, alpha_d, Y, A, z):
 # %% ../nbs/03_als.ipynb #5e0c4b11
 @njit(cache=True, fastmath=_FASTMATH, inline='always')
 def _column_of_L(A, j, inv):
-    "Overwrite A[i, j], i > j, with L[i, j] = (A[i, j] - sum_k<j L[i, k] L[j, k]) * inv."
+    "A[i, j] for i > j becomes L[i, j] = (A[i, j] - sum_k<j L[i, k] L[j, k]) * inv."
     f = A.shape[0]; Lj = A[j]
     i = j + 1
     while i + 3 < f:                     # four rows i per pass over row j
@@ -157,7 +159,7 @@ def _column_of_L(A, j, inv):
 # %% ../nbs/03_als.ipynb #5e0c4b13
 @njit(cache=True, fastmath=_FASTMATH, inline='always')
 def _cholesky_factor(A):
-    "Overwrite A's lower triangle with L, A = L L^T; a dependent column j gets L[j, j] = inf."
+    "A's lower triangle becomes L, A = L L^T; a dependent column j gets L[j, j] = inf."
     f = A.shape[0]; one = A.dtype.type(1)
     rel = A.dtype.type(np.finfo(A.dtype).eps)
     inf = A.dtype.type(np.inf); nan = A.dtype.type(np.nan)
@@ -167,7 +169,7 @@ def _cholesky_factor(A):
         s = d
         for k in range(j): s -= Aj[k] * Aj[k]
         if s > d * rel: s = np.sqrt(s)
-        elif d < inf: s = inf            # dependent column: drop x_j (1/inf = 0 zeroes it)
+        elif d < inf: s = inf            # dependent column: drop x_j (1/inf = 0)
         else: s = nan                    # an overflowed or NaN system stays visible
         Aj[j] = s
         _column_of_L(A, j, one / s)
@@ -191,7 +193,7 @@ def _triangular_solves(L, b, x):
 # %% ../nbs/03_als.ipynb #5e0c4b17
 @njit(cache=True, fastmath=_FASTMATH, inline='always')
 def _cholesky_solve(A, b, x):
-    "Solve A x = b for symmetric positive (semi)definite A; A (into L) and b are overwritten."
+    "Solve A x = b for a positive (semi)definite A; A (into L) and b are overwritten."
     _cholesky_factor(A)
     _triangular_solves(A, b, x)
 
@@ -211,14 +213,15 @@ def _cholesky_row(rows, alpha_d, Y, G, x, A, z):
 def _longest_row(indptr):
     "Largest number of stored entries in one CSR row (at least 1)."
     longest = 1
-    for u in range(indptr.shape[0] - 1): longest = max(longest, indptr[u + 1] - indptr[u])
+    for u in range(indptr.shape[0] - 1):
+        longest = max(longest, indptr[u + 1] - indptr[u])
     return longest
 
 # %% ../nbs/03_als.ipynb #0c5e1f04
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
 def _sweep_worker(indptr, indices, data, X, Y, G, alpha, cg_steps, blocks, counter,
                   A, r, p, Ap, alpha_d):
-    "Solve blocks of rows of X until none is left: by CG, or exactly if cg_steps is None."
+    "Solve row blocks of X until none is left: by CG, or exactly if cg_steps is None."
     # scratch: r, p, Ap (f) for CG, A (f x f) and r for Cholesky; alpha_d (longest row)
     zero = X.dtype.type(0)
     while True:

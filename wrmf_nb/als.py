@@ -63,13 +63,13 @@ def gramian(Y:np.ndarray,           # factors, n x f
     return G
 
 # %% ../nbs/03_als.ipynb #0f9e8158
-def cg_solve_reference(G:np.ndarray,        # shared part Y^T Y + lambda I, f x f (`gramian`)
+def cg_solve_reference(G:np.ndarray,        # shared part Y^T Y + lambda I (`gramian`)
                        Yu:np.ndarray,       # vectors of the row's liked items, n_u x f
-                       alpha_d:np.ndarray,  # their weights alpha * d (the confidence minus one)
-                       x0:np.ndarray,       # starting point, usually the row's last vector
+                       alpha_d:np.ndarray,  # their weights alpha * d (confidence - 1)
+                       x0:np.ndarray,       # starting point: the row's last vector
                        cg_steps:int=3,      # number of conjugate-gradient steps
                       )->np.ndarray:
-    "Plain-numpy CG on (G + Yu^T diag(alpha_d) Yu) x = Yu^T (1 + alpha_d), warm-started at x0."
+    "Numpy CG on (G + Yu^T diag(alpha_d) Yu) x = Yu^T (1 + alpha_d), from x0."
     matvec = lambda v: G @ v + Yu.T @ (alpha_d * (Yu @ v))
     x = np.array(x0, dtype=np.float64)
     r = Yu.T @ (1 + alpha_d) - matvec(x)          # residual b - A x
@@ -107,42 +107,46 @@ def row_blocks(indptr:np.ndarray,   # CSR row pointer of the rows to solve
 
 # %% ../nbs/03_als.ipynb #0c5e1f05
 def _check_factors(ratings:sp.csr_matrix, X:np.ndarray, Y:np.ndarray):
-    "Refuse factor matrices the kernels cannot use, or whose sizes do not match `ratings`."
+    "Refuse factor matrices the kernels cannot use or whose sizes do not fit `ratings`."
     for name, M in (('X', X), ('Y', Y)):
         if not (isinstance(M, np.ndarray) and M.ndim == 2 and M.flags.c_contiguous
                 and M.dtype in (np.float32, np.float64)):
-            raise ValueError(f"{name} must be a C-contiguous 2-D float32 or float64 array")
+            raise ValueError(f"{name} must be a C-contiguous 2-D float32 or float64 "
+                             "array")
     if X.dtype != Y.dtype or X.shape[1] != Y.shape[1]:
         raise ValueError(f"X and Y must have the same dtype and number of factors, got "
                          f"{X.dtype} x {X.shape[1]} and {Y.dtype} x {Y.shape[1]}")
     if ratings.shape != (X.shape[0], Y.shape[0]):
-        raise ValueError(f"ratings is {ratings.shape[0]} x {ratings.shape[1]} but X has "
-                         f"{X.shape[0]} rows and Y {Y.shape[0]}")
+        n, m = ratings.shape
+        raise ValueError(f"ratings is {n} x {m} but X has {X.shape[0]} rows and Y "
+                         f"{Y.shape[0]}")
 
 # %% ../nbs/03_als.ipynb #0c5e1f06
 SOLVERS = ('cg', 'cholesky')
-BLOCKS_PER_THREAD = 16   # row blocks per thread: small enough to even out, large enough to cost nothing
+BLOCKS_PER_THREAD = 16   # blocks a thread: enough to even out, few enough to cost nothing
 
-def half_sweep(ratings:sp.csr_matrix,   # rows to solve x the other side, from `check_ratings`
-               X:np.ndarray,            # factors being solved (C-contiguous, Y's dtype), in place
+def half_sweep(ratings:sp.csr_matrix,   # rows to solve x other side (`check_ratings`)
+               X:np.ndarray,            # factors being solved (C-contiguous), in place
                Y:np.ndarray,            # fixed factors of the other side
                regularization:float,    # lambda
                alpha:float,             # confidence scale: c = 1 + alpha * d
-               solver:str='cg',         # 'cg' (warm-started from X) or 'cholesky' (exact)
+               solver:str='cg',         # 'cg' (warm-started at X) or 'cholesky' (exact)
                cg_steps:int=3,          # CG steps per row
-               blocks=None,             # row blocks (default: `row_blocks`, 16 per numba thread)
+               blocks=None,             # row blocks (default: `row_blocks`)
               )->np.ndarray:
     "Solve every row of X against fixed Y: one half of an ALS sweep. Returns X."
-    if solver not in SOLVERS: raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
     _check_factors(ratings, X, Y)
     n_workers, f, dt = numba.get_num_threads(), X.shape[1], X.dtype
-    if blocks is None: blocks = row_blocks(ratings.indptr, BLOCKS_PER_THREAD * n_workers, f, solver)
+    if blocks is None:
+        blocks = row_blocks(ratings.indptr, BLOCKS_PER_THREAD * n_workers, f, solver)
     data = ratings.data if ratings.data.dtype == dt else ratings.data.astype(dt)
     G, alpha = gramian(Y, regularization), dt.type(alpha)
     exact = solver == 'cholesky'
-    steps = None if exact else int(cg_steps)                  # None: the exact solver
-    mats = np.empty((n_workers, f if exact else 0, f), dt)    # Cholesky: A
-    vecs = np.empty((n_workers, 3, f), dt)                    # CG: r, p, Ap; Cholesky: z
+    steps = None if exact else int(cg_steps)         # None: the exact solver
+    mats = np.empty((n_workers, f if exact else 0, f), dt)   # Cholesky: A
+    vecs = np.empty((n_workers, 3, f), dt)             # CG: r, p, Ap; Cholesky: r
     alpha_d = np.empty((n_workers, _longest_row(ratings.indptr)), dt)
     counter = np.zeros(1, np.int64)
     run_workers(n_workers, lambda k: _sweep_worker(
@@ -156,6 +160,7 @@ def _check_param(name, value, ok, want):
 
 def _int_like(v): return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
 
+# %% ../nbs/03_als.ipynb #43799273
 _BLAS = []
 
 def _one_blas_thread():
@@ -163,6 +168,7 @@ def _one_blas_thread():
     if not _BLAS: _BLAS.append(ThreadpoolController())
     return _BLAS[0].limit(limits=1, user_api='blas')
 
+# %% ../nbs/03_als.ipynb #f75eb52f
 @contextmanager
 def _numba_threads(n:int):
     "Run the enclosed block on n numba threads (0: all of them), then restore the previous setting."
@@ -172,12 +178,14 @@ def _numba_threads(n:int):
     try: yield n
     finally: numba.set_num_threads(prev)
 
+# %% ../nbs/03_als.ipynb #44c406e2
 def _fingerprint(m):
     "A 128-bit hash of a CSR matrix's arrays (about 3 ms per 600 thousand likes), to notice in-place edits."
     h = hashlib.blake2b(digest_size=16)
     for a in (m.indptr, m.indices, m.data): h.update(np.ascontiguousarray(a))
     return m.shape, m.indptr.dtype.str, m.indices.dtype.str, m.data.dtype.str, h.digest()
 
+# %% ../nbs/03_als.ipynb #a284c914
 class ALS:
     "Weighted regularized matrix factorization (WRMF) for implicit feedback, trained by alternating least squares."
     _param_names = ('num_factors', 'regularization', 'alpha', 'iterations', 'solver', 'cg_steps', 'dtype',
@@ -203,45 +211,7 @@ class ALS:
         self.calculate_training_loss, self.callback = calculate_training_loss, callback
         self.loss_history, self.sweeps_done = [], 0
 
-    def get_params(self, deep:bool=True)->dict:
-        "The hyper-parameters, as a dict (scikit-learn style)."
-        return {k: getattr(self, k) for k in self._param_names}
-
-    def set_params(self, **params):
-        "Set hyper-parameters by name (scikit-learn style); returns the model."
-        for k, v in params.items():
-            if k not in self._param_names:
-                raise ValueError(f"unknown parameter {k!r}; the parameters are {', '.join(self._param_names)}")
-            setattr(self, k, v)
-        return self
-
-    def __repr__(self):
-        defaults = ALS.__init__.__defaults__
-        shown = [f"{k}={getattr(self, k)!r}" for k, d in zip(self._param_names, defaults)
-                 if k in ('num_factors', 'regularization', 'alpha', 'iterations') or not _same(getattr(self, k), d)]
-        shown = [s.replace("<class 'numpy.", 'np.').replace("'>", '') for s in shown]
-        return f"ALS({', '.join(shown)})"
-
-    def __getstate__(self):
-        "Copies and pickles leave out the cached input matrices."
-        return {k: v for k, v in self.__dict__.items() if k != '_cache'}
-
-    def _checked_params(self):
-        "Validate the hyper-parameters (they are plain attributes, so this happens at fit time)."
-        _check_param('num_factors', self.num_factors, _int_like(self.num_factors) and self.num_factors >= 1, 'an integer >= 1')
-        for k in ('regularization', 'alpha'):
-            v = getattr(self, k)
-            _check_param(k, v, isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and np.isfinite(v) and v >= 0,
-                         'a finite number >= 0')
-        _check_param('iterations', self.iterations, _int_like(self.iterations) and self.iterations >= 0, 'an integer >= 0')
-        _check_param('solver', self.solver, self.solver in SOLVERS, f'one of {SOLVERS}')
-        _check_param('cg_steps', self.cg_steps, _int_like(self.cg_steps) and self.cg_steps >= 1, 'an integer >= 1')
-        _check_param('num_threads', self.num_threads, _int_like(self.num_threads) and self.num_threads >= 0, 'an integer >= 0')
-        try: dt = np.dtype(self.dtype)
-        except TypeError: dt = None
-        _check_param('dtype', self.dtype, dt in (np.float32, np.float64), 'np.float32 or np.float64')
-        return dt
-
+# %% ../nbs/03_als.ipynb #aa829a38
 def _same(a, b):
     try: return bool(a is b or a == b)
     except Exception: return False
@@ -252,6 +222,55 @@ def patch_als(f):
     fn.__qualname__ = f"ALS.{fn.__name__}"
     setattr(ALS, fn.__name__, f)
     return f                  # like fastcore's @patch; nbdev leaves @patch*-decorated functions out of __all__
+
+# %% ../nbs/03_als.ipynb #7ab94b92
+@patch_als
+def get_params(self, deep:bool=True)->dict:
+    "The hyper-parameters, as a dict (scikit-learn style)."
+    return {k: getattr(self, k) for k in self._param_names}
+
+
+@patch_als
+def set_params(self, **params):
+    "Set hyper-parameters by name (scikit-learn style); returns the model."
+    for k, v in params.items():
+        if k not in self._param_names:
+            raise ValueError(f"unknown parameter {k!r}; the parameters are {', '.join(self._param_names)}")
+        setattr(self, k, v)
+    return self
+
+# %% ../nbs/03_als.ipynb #48963565
+@patch_als
+def __repr__(self):
+    defaults = ALS.__init__.__defaults__
+    shown = [f"{k}={getattr(self, k)!r}" for k, d in zip(self._param_names, defaults)
+             if k in ('num_factors', 'regularization', 'alpha', 'iterations') or not _same(getattr(self, k), d)]
+    shown = [s.replace("<class 'numpy.", 'np.').replace("'>", '') for s in shown]
+    return f"ALS({', '.join(shown)})"
+
+
+@patch_als
+def __getstate__(self):
+    "Copies and pickles leave out the cached input matrices."
+    return {k: v for k, v in self.__dict__.items() if k != '_cache'}
+
+# %% ../nbs/03_als.ipynb #55b020ff
+@patch_als
+def _checked_params(self):
+    "Validate the hyper-parameters (they are plain attributes, so this happens at fit time)."
+    _check_param('num_factors', self.num_factors, _int_like(self.num_factors) and self.num_factors >= 1, 'an integer >= 1')
+    for k in ('regularization', 'alpha'):
+        v = getattr(self, k)
+        _check_param(k, v, isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and np.isfinite(v) and v >= 0,
+                     'a finite number >= 0')
+    _check_param('iterations', self.iterations, _int_like(self.iterations) and self.iterations >= 0, 'an integer >= 0')
+    _check_param('solver', self.solver, self.solver in SOLVERS, f'one of {SOLVERS}')
+    _check_param('cg_steps', self.cg_steps, _int_like(self.cg_steps) and self.cg_steps >= 1, 'an integer >= 1')
+    _check_param('num_threads', self.num_threads, _int_like(self.num_threads) and self.num_threads >= 0, 'an integer >= 0')
+    try: dt = np.dtype(self.dtype)
+    except TypeError: dt = None
+    _check_param('dtype', self.dtype, dt in (np.float32, np.float64), 'np.float32 or np.float64')
+    return dt
 
 # %% ../nbs/03_als.ipynb #fd531605
 class ALSDivergedError(ValueError):
@@ -296,6 +315,7 @@ def _prepare(self, ratings):
     self._cache = (weakref.ref(ratings), key, Cui, Ciu) if key is not None else None
     return Cui, Ciu
 
+# %% ../nbs/03_als.ipynb #12ce84f9
 @patch_als
 def _initial_vectors(self, Cui, dt):
     "Uniform [0, 0.01) vectors from `random_state` (users first, then items); rows without likes start at zero."
@@ -309,6 +329,7 @@ def _initial_vectors(self, Cui, dt):
     Y[np.bincount(Cui.indices, minlength=Cui.shape[1]) == 0] = 0
     return X, Y
 
+# %% ../nbs/03_als.ipynb #39f33645
 @patch_als
 def _run(self, Cui, Ciu, sweeps:int):
     "Run `sweeps` full sweeps (users, then items) on the model's vectors."
@@ -332,6 +353,7 @@ def _run(self, Cui, Ciu, sweeps:int):
             if self.callback is not None and self.callback(self.sweeps_done, self) is True: break
     return self
 
+# %% ../nbs/03_als.ipynb #d66636ce
 @patch_als
 def fit(self, ratings):
     "Train from new random vectors for `iterations` sweeps on a users x items matrix of counts; returns the model."
@@ -341,6 +363,7 @@ def fit(self, ratings):
     self.loss_history, self.sweeps_done = [], 0
     return self._run(Cui, Ciu, self.iterations)
 
+# %% ../nbs/03_als.ipynb #f6339558
 @patch_als
 def fit_partial(self, ratings):
     "Continue training for `iterations` more sweeps (the same matrix shape as before); `fit` if not trained yet."
@@ -370,12 +393,14 @@ def _available_bytes():
     try: return int(os.sysconf('SC_AVPHYS_PAGES') * os.sysconf('SC_PAGE_SIZE'))
     except (ValueError, OSError, AttributeError): return None
 
+# %% ../nbs/03_als.ipynb #ac94018d
 def _human(nbytes:float)->str:
     "A byte count for people: 1.5 GB, 160.0 kB."
     for unit, size in (('GB', 1e9), ('MB', 1e6), ('kB', 1e3)):
         if nbytes >= size: return f"{nbytes / size:.1f} {unit}"
     return f"{nbytes:.0f} bytes"
 
+# %% ../nbs/03_als.ipynb #9cf0f240
 def _check_dense(rows:int, cols:int, dtype, what:str):
     "Refuse (MemoryError) a dense rows x cols result that is too large."
     need, avail = rows * cols * np.dtype(dtype).itemsize, _available_bytes()
@@ -385,10 +410,12 @@ def _check_dense(rows:int, cols:int, dtype, what:str):
                           f"{_human(limit)} allowed (wrmf_nb.als.MAX_DENSE_BYTES or half the available memory); "
                           "score only the users or items you need from user_vectors / item_vectors instead")
 
+# %% ../nbs/03_als.ipynb #35400727
 @patch_als
 def _fitted(self):
     if not hasattr(self, 'user_vectors'): raise NotFittedError("the model is not trained yet: call fit() first")
 
+# %% ../nbs/03_als.ipynb #54e5f46d
 @patch_als
 def predict_for_customers(self)->np.ndarray:
     "Dense users x items matrix of scores x_u . y_i (the post's helper; refuses when too large)."
@@ -466,6 +493,7 @@ def _read_npz(path:Path)->dict:
     if missing: raise ValueError(f"{path} is missing {', '.join(missing)}: not a complete wrmf_nb model")
     return arrays
 
+# %% ../nbs/03_als.ipynb #97205afd
 def _read_params(arrays:dict, path:Path)->dict:
     "The saved hyper-parameters as a dict of known names, or a one-line ValueError."
     try: params = json.loads(str(arrays['params']))
@@ -498,6 +526,7 @@ def _check_vectors(U:np.ndarray, I:np.ndarray, num_factors:int, path:Path):
             raise ValueError(f"{path}: {name} holds NaN or infinite values (the first in row {r}); the model "
                              "diverged in training: retrain it (see ALSDivergedError)")
 
+# %% ../nbs/03_als.ipynb #2a337e7d
 @patch_als
 @classmethod
 def load(cls, path):
