@@ -59,8 +59,8 @@ def test_cg_kernel_float32_close_to_numpy_cg():
     X0 = rng.normal(scale=0.1, size=(30, f)).astype(dtype)
     X = X0.copy()
     half_sweep(R, X, Y, lam, alpha, solver='cg', cg_steps=3)
-    A0 = gramian(Y.astype(np.float64), lam)
-    ref = np.stack([cg_solve_reference(A0, Y[R[u].indices].astype(np.float64), alpha * R[u].data.astype(np.float64),
+    G = gramian(Y.astype(np.float64), lam)
+    ref = np.stack([cg_solve_reference(G, Y[R[u].indices].astype(np.float64), alpha * R[u].data.astype(np.float64),
                                        X0[u], 3) if R[u].nnz else np.zeros(f) for u in range(30)])
     assert np.abs(X - ref).max() <= tol * np.abs(ref).max()
 
