@@ -121,10 +121,11 @@ def _check_factors(ratings:sp.csr_matrix, X:np.ndarray, Y:np.ndarray):
         raise ValueError(f"ratings is {n} x {m} but X has {X.shape[0]} rows and Y "
                          f"{Y.shape[0]}")
 
-# %% ../nbs/03_als.ipynb #0c5e1f06
+# %% ../nbs/03_als.ipynb #65a6fb54
 SOLVERS = ('cg', 'cholesky')
 BLOCKS_PER_THREAD = 16   # blocks a thread: enough to even out, few enough to cost nothing
 
+# %% ../nbs/03_als.ipynb #0c5e1f06
 def half_sweep(ratings:sp.csr_matrix,   # rows to solve x other side (`check_ratings`)
                X:np.ndarray,            # factors being solved (C-contiguous), in place
                Y:np.ndarray,            # fixed factors of the other side
