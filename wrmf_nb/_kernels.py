@@ -17,18 +17,223 @@ __all__ = ['run_workers']
 # %% ../nbs/03_als.ipynb #8a2247f5
 @intrinsic
 def _fetch_add(typingctx, counter, delta):
-    "Atomically add `delta` to `counter[0]` (an int64 array) and return the value it had before."
-    if not (isinstance(counter, types.Array) and counter.dtype == types.int64): return None
+    "Atomically add `delta` to `counter[0]` (int64) and return the value it had before."
+    if not (isinstance(counter, types.Array) and counter.dtype == types.int64):
+        return None
     def codegen(context, builder, signature, args):
         ary = context.make_array(signature.args[0])(context, builder, args[0])
         return builder.atomic_rmw('add', ary.data, args[1], 'monotonic')
     return types.int64(counter, types.int64), codegen
 
+# %% ../nbs/03_als.ipynb #e63ba9c4
 def run_workers(n_workers:int, # threads to start (1: run in this thread)
-                work,          # work(k) for worker k; a compiled function with nogil=True, to run in parallel
+                work,          # work(k) for worker k: compiled, nogil=True
                ):
-    "Call `work(k)` for k = 0 .. n_workers-1, one thread each, and re-raise the first error."
+    "Call `work(k)` for k = 0 .. n_workers-1, a thread each; re-raise the first error."
     if n_workers <= 1:
         work(0); return
     with ThreadPoolExecutor(n_workers) as ex:
         for fut in [ex.submit(work, k) for k in range(n_workers)]: fut.result()
+
+# %% ../nbs/03_als.ipynb #e7627cbd
+_FASTMATH = {'nsz', 'arcp', 'contract', 'afn', 'reassoc'}   # all but 'nnan' and 'ninf'
+
+# %% ../nbs/03_als.ipynb #6a1d3c21
+@njit(cache=True, fastmath=_FASTMATH, inline='always')
+def _symv(G, v, out):
+    "out = G @ v for a symmetric f x f matrix G (row j is column j), four rows a pass."
+    f = v.shape[0]; zero = v.dtype.type(0)
+    f4 = f - f % 4
+    for j in range(0, f4, 4):
+        s0 = zero; s1 = zero; s2 = zero; s3 = zero
+        for k in range(f):
+            vk = v[k]
+            s0 += G[j, k] * vk; s1 += G[j + 1, k] * vk
+            s2 += G[j + 2, k] * vk; s3 += G[j + 3, k] * vk
+        out[j] = s0; out[j + 1] = s1; out[j + 2] = s2; out[j + 3] = s3
+    for j in range(f4, f):
+        s = zero
+        for k in range(f): s += G[j, k] * v[k]
+        out[j] = s
+
+# %% ../nbs/03_als.ipynb #6a1d3c23
+@njit(cache=True, fastmath=_FASTMATH, inline='always')
+def _add_liked(rows, alpha_d, Y, v, out, residual):
+    "out += sum_m t_m Y[rows[m]], t_m = a_m s_m (residual: 1 + a_m - a_m s_m)."
+    n = rows.shape[0]; f = v.shape[0]; zero = v.dtype.type(0); one = v.dtype.type(1)
+    n4 = n - n % 4
+    for m in range(0, n4, 4):
+        y0 = Y[rows[m]]; y1 = Y[rows[m + 1]]; y2 = Y[rows[m + 2]]; y3 = Y[rows[m + 3]]
+        s0 = zero; s1 = zero; s2 = zero; s3 = zero
+        for j in range(f):
+            vj = v[j]
+            s0 += y0[j] * vj; s1 += y1[j] * vj; s2 += y2[j] * vj; s3 += y3[j] * vj
+        a0 = alpha_d[m]; a1 = alpha_d[m + 1]; a2 = alpha_d[m + 2]; a3 = alpha_d[m + 3]
+        if residual:
+            s0 = one + a0 - a0 * s0; s1 = one + a1 - a1 * s1
+            s2 = one + a2 - a2 * s2; s3 = one + a3 - a3 * s3
+        else:
+            s0 *= a0; s1 *= a1; s2 *= a2; s3 *= a3
+        for j in range(f): out[j] += s0 * y0[j] + s1 * y1[j] + s2 * y2[j] + s3 * y3[j]
+    for m in range(n4, n):
+        y0 = Y[rows[m]]; a0 = alpha_d[m]
+        s0 = zero
+        for j in range(f): s0 += y0[j] * v[j]
+        s0 = one + a0 - a0 * s0 if residual else a0 * s0
+        for j in range(f): out[j] += s0 * y0[j]
+
+# %% ../nbs/03_als.ipynb #79f6a6b2
+@njit(cache=True, fastmath=_FASTMATH, inline='always')
+def _cg_row(rows, alpha_d, Y, G, x, cg_steps, r, p, Ap):
+    "`cg_steps` warm-started CG steps on one row's system, updating x in place."
+    f = x.shape[0]; zero = x.dtype.type(0)
+    _symv(G, x, r)                             # r = b - A x
+    for j in range(f): r[j] = -r[j]
+    _add_liked(rows, alpha_d, Y, x, r, True)
+    rs = zero
+    for j in range(f):
+        p[j] = r[j]; rs += r[j] * r[j]
+    if rs < 1e-20: return
+    for _ in range(cg_steps):
+        _symv(G, p, Ap)                        # Ap = A p, never forming A
+        _add_liked(rows, alpha_d, Y, p, Ap, False)
+        pAp = zero
+        for j in range(f): pAp += p[j] * Ap[j]
+        if pAp <= zero: break
+        step = rs / pAp
+        rs_new = zero
+        for j in range(f):
+            x[j] += step * p[j]
+            r[j] -= step * Ap[j]
+            rs_new += r[j] * r[j]
+        if rs_new < 1e-20: break
+        beta = rs_new / rs
+        for j in range(f): p[j] = r[j] + beta * p[j]
+        rs = rs_new
+
+# %% ../nbs/03_als.ipynb #0b3e37ad
+@njit(cache=True, fastmath=_FASTMATH, inline='always')
+def _rank_update(rows, alpha_d, Y, A, z):
+    "A += sum_m a_m y_m y_m^T (lower triangle) and z += sum_m (1 + a_m) y_m."
+    n = rows.shape[0]; f = z.shape[0]; one = z.dtype.type(1)
+    n4 = n - n % 4
+    for m in range(0, n4, 4):
+        y0 = Y[rows[m]]; y1 = Y[rows[m + 1]]; y2 = Y[rows[m + 2]]; y3 = Y[rows[m + 3]]
+        a0 = alpha_d[m]; a1 = alpha_d[m + 1]; a2 = alpha_d[m + 2]; a3 = alpha_d[m + 3]
+        for j in range(f):
+            z[j] += ((one + a0) * y0[j] + (one + a1) * y1[j]
+                     + (one + a2) * y2[j] + (one + a3) * y3[j])
+            ay0 = a0 * y0[j]; ay1 = a1 * y1[j]; ay2 = a2 * y2[j]; ay3 = a3 * y3[j]
+            Aj = A[j]
+            for k in range(j + 1):
+                Aj[k] += ay0 * y0[k] + ay1 * y1[k] + ay2 * y2[k] + ay3 * y3[k]
+    for m in range(n4, n):
+        y0 = Y[rows[m]]; a0 = alpha_d[m]
+        for j in range(f):
+            z[j] += (one + a0) * y0[j]
+            ay0 = a0 * y0[j]
+            Aj = A[j]
+            for k in range(j + 1): Aj[k] += ay0 * y0[k]
+
+# %% ../nbs/03_als.ipynb #5e0c4b11
+@njit(cache=True, fastmath=_FASTMATH, inline='always')
+def _column_of_L(A, j, inv):
+    "A[i, j] for i > j becomes L[i, j] = (A[i, j] - sum_k<j L[i, k] L[j, k]) * inv."
+    f = A.shape[0]; Lj = A[j]
+    i = j + 1
+    while i + 3 < f:                     # four rows i per pass over row j
+        L0 = A[i]; L1 = A[i + 1]; L2 = A[i + 2]; L3 = A[i + 3]
+        s0 = L0[j]; s1 = L1[j]; s2 = L2[j]; s3 = L3[j]
+        for k in range(j):
+            a = Lj[k]
+            s0 -= L0[k] * a; s1 -= L1[k] * a; s2 -= L2[k] * a; s3 -= L3[k] * a
+        L0[j] = s0 * inv; L1[j] = s1 * inv; L2[j] = s2 * inv; L3[j] = s3 * inv
+        i += 4
+    while i < f:
+        Li = A[i]
+        s0 = Li[j]
+        for k in range(j): s0 -= Li[k] * Lj[k]
+        Li[j] = s0 * inv
+        i += 1
+
+# %% ../nbs/03_als.ipynb #5e0c4b13
+@njit(cache=True, fastmath=_FASTMATH, inline='always')
+def _cholesky_factor(A):
+    "A's lower triangle becomes L, A = L L^T; a dependent column j gets L[j, j] = inf."
+    f = A.shape[0]; one = A.dtype.type(1)
+    rel = A.dtype.type(np.finfo(A.dtype).eps)
+    inf = A.dtype.type(np.inf); nan = A.dtype.type(np.nan)
+    for j in range(f):                   # column j of L
+        Aj = A[j]
+        d = Aj[j]
+        s = d
+        for k in range(j): s -= Aj[k] * Aj[k]
+        if s > d * rel: s = np.sqrt(s)
+        elif d < inf: s = inf            # dependent column: drop x_j (1/inf = 0)
+        else: s = nan                    # an overflowed or NaN system stays visible
+        Aj[j] = s
+        _column_of_L(A, j, one / s)
+
+# %% ../nbs/03_als.ipynb #5e0c4b15
+@njit(cache=True, fastmath=_FASTMATH, inline='always')
+def _triangular_solves(L, b, x):
+    "x = L^-T L^-1 b for the L in the lower triangle of `L`; b is overwritten."
+    f = b.shape[0]
+    for i in range(f):                   # L z = b
+        Li = L[i]
+        acc = b[i]
+        for k in range(i): acc -= Li[k] * b[k]
+        b[i] = acc / Li[i]
+    for i in range(f - 1, -1, -1):       # L^T x = z, one row of L at a time
+        Li = L[i]
+        xi = b[i] / Li[i]
+        x[i] = xi
+        for k in range(i): b[k] -= Li[k] * xi
+
+# %% ../nbs/03_als.ipynb #5e0c4b17
+@njit(cache=True, fastmath=_FASTMATH, inline='always')
+def _cholesky_solve(A, b, x):
+    "Solve A x = b for a positive (semi)definite A; A (into L) and b are overwritten."
+    _cholesky_factor(A)
+    _triangular_solves(A, b, x)
+
+# %% ../nbs/03_als.ipynb #0c5e1f01
+@njit(cache=True, fastmath=_FASTMATH, inline='always')
+def _cholesky_row(rows, alpha_d, Y, G, x, A, z):
+    "Exact solve of one row's system into x; A (f x f) and z (f) are scratch."
+    f = x.shape[0]; zero = x.dtype.type(0)
+    for j in range(f):
+        z[j] = zero
+        for k in range(j + 1): A[j, k] = G[j, k]
+    _rank_update(rows, alpha_d, Y, A, z)
+    _cholesky_solve(A, z, x)
+
+# %% ../nbs/03_als.ipynb #0c5e1f03
+@njit(cache=True)
+def _longest_row(indptr):
+    "Largest number of stored entries in one CSR row (at least 1)."
+    longest = 1
+    for u in range(indptr.shape[0] - 1):
+        longest = max(longest, indptr[u + 1] - indptr[u])
+    return longest
+
+# %% ../nbs/03_als.ipynb #0c5e1f04
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _sweep_worker(indptr, indices, data, X, Y, G, alpha, cg_steps, blocks, counter,
+                  A, r, p, Ap, alpha_d):
+    "Solve row blocks of X until none is left: by CG, or exactly if cg_steps is None."
+    # scratch: r, p, Ap (f) for CG, A (f x f) and r for Cholesky; alpha_d (longest row)
+    zero = X.dtype.type(0)
+    while True:
+        b = _fetch_add(counter, 1)
+        if b >= blocks.shape[0] - 1: break
+        for u in range(blocks[b], blocks[b + 1]):
+            lo = indptr[u]; hi = indptr[u + 1]
+            x = X[u]
+            if lo == hi:                         # no likes: b = 0, so x = 0
+                x[:] = zero
+                continue
+            for m in range(hi - lo): alpha_d[m] = alpha * data[lo + m]
+            rows = indices[lo:hi]
+            if cg_steps is None: _cholesky_row(rows, alpha_d, Y, G, x, A, r)
+            else: _cg_row(rows, alpha_d, Y, G, x, cg_steps, r, p, Ap)

@@ -4,27 +4,23 @@
 
 # %% ../nbs/03_als.ipynb #a9689533
 from __future__ import annotations
-import hashlib, json, os, time, warnings, weakref, zipfile, zlib
-from concurrent.futures import ThreadPoolExecutor
+import hashlib, json, os, warnings, weakref, zipfile, zlib
 from contextlib import contextmanager
 from pathlib import Path
 
 import numba
 import numpy as np
 import scipy.sparse as sp
-from numba import njit, types
-from numba.extending import intrinsic
 from threadpoolctl import ThreadpoolController
 from tqdm.auto import tqdm
 
 from ._files import atomic_write, check_writable
-from ._kernels import _fetch_add, run_workers
+from ._kernels import _longest_row, _sweep_worker, run_workers
 from .loss import wrmf_loss
 
 # %% auto #0
-__all__ = ['SOLVERS', 'BLOCKS_PER_THREAD', 'MAX_DENSE_BYTES', 'check_ratings', 'cg_solve_reference', 'row_blocks',
-           'cg_half_sweep', 'cholesky_half_sweep', 'gramian', 'half_sweep', 'ALS', 'patch_als', 'ALSDivergedError',
-           'NotFittedError']
+__all__ = ['SOLVERS', 'BLOCKS_PER_THREAD', 'MAX_DENSE_BYTES', 'check_ratings', 'gramian', 'cg_solve_reference', 'row_blocks',
+           'half_sweep', 'ALS', 'patch_als', 'ALSDivergedError', 'NotFittedError']
 
 # %% ../nbs/03_als.ipynb #8af39a3c
 def _first_bad(m:sp.csr_matrix, bad:np.ndarray):
@@ -57,17 +53,26 @@ def check_ratings(ratings,               # users x items counts d_ui: scipy spar
         raise ValueError(f"{name} has values too large for {np.dtype(dtype).name}, the first at (row {r}, column {c}) = {v}")
     return m.astype(dtype, copy=False)
 
+# %% ../nbs/03_als.ipynb #dac223c2
+def gramian(Y:np.ndarray,           # factors, n x f
+            regularization:float,   # lambda, added to the diagonal
+           )->np.ndarray:
+    "Y^T Y + lambda I as a C-contiguous f x f array of Y's dtype."
+    G = np.ascontiguousarray(Y.T @ Y)
+    G[np.diag_indices_from(G)] += regularization
+    return G
+
 # %% ../nbs/03_als.ipynb #0f9e8158
-def cg_solve_reference(A0:np.ndarray,   # shared part Y^T Y + lambda I, f x f
-                       Yu:np.ndarray,   # vectors of the row's liked items, n_u x f
-                       w:np.ndarray,    # their weights alpha * d (the confidence minus one)
-                       x0:np.ndarray,   # starting point, usually the row's vector from the last sweep
-                       cg_steps:int=3,  # number of conjugate-gradient steps
+def cg_solve_reference(G:np.ndarray,        # shared part Y^T Y + lambda I (`gramian`)
+                       Yu:np.ndarray,       # vectors of the row's liked items, n_u x f
+                       alpha_d:np.ndarray,  # their weights alpha * d (confidence - 1)
+                       x0:np.ndarray,       # starting point: the row's last vector
+                       cg_steps:int=3,      # number of conjugate-gradient steps
                       )->np.ndarray:
-    "Plain-numpy conjugate gradient on (A0 + Yu^T diag(w) Yu) x = Yu^T (1 + w), warm-started at x0."
-    matvec = lambda v: A0 @ v + Yu.T @ (w * (Yu @ v))
+    "Numpy CG on (G + Yu^T diag(alpha_d) Yu) x = Yu^T (1 + alpha_d), from x0."
+    matvec = lambda v: G @ v + Yu.T @ (alpha_d * (Yu @ v))
     x = np.array(x0, dtype=np.float64)
-    r = Yu.T @ (1 + w) - matvec(x)          # residual b - A x
+    r = Yu.T @ (1 + alpha_d) - matvec(x)          # residual b - A x
     p, rs = r.copy(), r @ r
     if rs < 1e-20: return x
     for _ in range(cg_steps):
@@ -100,269 +105,54 @@ def row_blocks(indptr:np.ndarray,   # CSR row pointer of the rows to solve
     cuts = np.searchsorted(middle, total * np.arange(1, n_blocks) / n_blocks)
     return np.concatenate([[0], cuts, [len(nnz)]]).astype(np.int64)
 
-# %% ../nbs/03_als.ipynb #e7627cbd
-_FASTMATH = {'nsz', 'arcp', 'contract', 'afn', 'reassoc'}    # everything except 'nnan' and 'ninf'
+# %% ../nbs/03_als.ipynb #0c5e1f05
+def _check_factors(ratings:sp.csr_matrix, X:np.ndarray, Y:np.ndarray):
+    "Refuse factor matrices the kernels cannot use or whose sizes do not fit `ratings`."
+    for name, M in (('X', X), ('Y', Y)):
+        if not (isinstance(M, np.ndarray) and M.ndim == 2 and M.flags.c_contiguous
+                and M.dtype in (np.float32, np.float64)):
+            raise ValueError(f"{name} must be a C-contiguous 2-D float32 or float64 "
+                             "array")
+    if X.dtype != Y.dtype or X.shape[1] != Y.shape[1]:
+        raise ValueError(f"X and Y must have the same dtype and number of factors, got "
+                         f"{X.dtype} x {X.shape[1]} and {Y.dtype} x {Y.shape[1]}")
+    if ratings.shape != (X.shape[0], Y.shape[0]):
+        n, m = ratings.shape
+        raise ValueError(f"ratings is {n} x {m} but X has {X.shape[0]} rows and Y "
+                         f"{Y.shape[0]}")
 
-@njit(cache=True, fastmath=_FASTMATH, inline='always')
-def _symv(A, v, out):
-    "out = A @ v for a symmetric f x f matrix A (so row j is also column j), four rows per pass."
-    f = v.shape[0]; zero = v.dtype.type(0)
-    f4 = f - f % 4
-    for j in range(0, f4, 4):
-        s0 = zero; s1 = zero; s2 = zero; s3 = zero
-        for k in range(f):
-            vk = v[k]
-            s0 += A[j, k] * vk; s1 += A[j + 1, k] * vk; s2 += A[j + 2, k] * vk; s3 += A[j + 3, k] * vk
-        out[j] = s0; out[j + 1] = s1; out[j + 2] = s2; out[j + 3] = s3
-    for j in range(f4, f):
-        s = zero
-        for k in range(f): s += A[j, k] * v[k]
-        out[j] = s
-
-@njit(cache=True, fastmath=_FASTMATH, inline='always')
-def _add_liked(rows, w, Y, v, out, residual):
-    "out += sum_m c_m Y[rows[m]], c_m = w_m s_m or (residual) 1 + w_m - w_m s_m, s_m = Y[rows[m]] . v; four rows per pass."
-    n = rows.shape[0]; f = v.shape[0]; zero = v.dtype.type(0); one = v.dtype.type(1)
-    n4 = n - n % 4
-    for m in range(0, n4, 4):
-        y0 = Y[rows[m]]; y1 = Y[rows[m + 1]]; y2 = Y[rows[m + 2]]; y3 = Y[rows[m + 3]]
-        s0 = zero; s1 = zero; s2 = zero; s3 = zero
-        for j in range(f):
-            vj = v[j]
-            s0 += y0[j] * vj; s1 += y1[j] * vj; s2 += y2[j] * vj; s3 += y3[j] * vj
-        w0 = w[m]; w1 = w[m + 1]; w2 = w[m + 2]; w3 = w[m + 3]
-        if residual:
-            s0 = one + w0 - w0 * s0; s1 = one + w1 - w1 * s1; s2 = one + w2 - w2 * s2; s3 = one + w3 - w3 * s3
-        else:
-            s0 *= w0; s1 *= w1; s2 *= w2; s3 *= w3
-        for j in range(f): out[j] += s0 * y0[j] + s1 * y1[j] + s2 * y2[j] + s3 * y3[j]
-    for m in range(n4, n):
-        y0 = Y[rows[m]]
-        s0 = zero
-        for j in range(f): s0 += y0[j] * v[j]
-        s0 = one + w[m] - w[m] * s0 if residual else w[m] * s0
-        for j in range(f): out[j] += s0 * y0[j]
-
-# %% ../nbs/03_als.ipynb #79f6a6b2
-@njit(cache=True, fastmath=_FASTMATH, inline='always')
-def _cg_rows(indptr, indices, data, X, Y, A0, alpha, cg_steps, first, last, r, p, ap, w):
-    "Warm-started CG for rows first..last-1 of X, in place; r, p, ap (f) and w (longest row) are scratch."
-    f = X.shape[1]
-    zero = X.dtype.type(0)
-    for u in range(first, last):
-        lo = indptr[u]; hi = indptr[u + 1]
-        x = X[u]
-        if lo == hi:
-            x[:] = zero
-            continue
-        rows = indices[lo:hi]
-        for m in range(hi - lo): w[m] = alpha * data[lo + m]
-        _symv(A0, x, r)                            # r = b - A x
-        for j in range(f): r[j] = -r[j]
-        _add_liked(rows, w, Y, x, r, True)
-        rs = zero
-        for j in range(f):
-            p[j] = r[j]; rs += r[j] * r[j]
-        if rs < 1e-20: continue
-        for _ in range(cg_steps):
-            _symv(A0, p, ap)                       # ap = A p, never forming A
-            _add_liked(rows, w, Y, p, ap, False)
-            pap = zero
-            for j in range(f): pap += p[j] * ap[j]
-            if pap <= zero: break
-            step = rs / pap
-            rs_new = zero
-            for j in range(f):
-                x[j] += step * p[j]
-                r[j] -= step * ap[j]
-                rs_new += r[j] * r[j]
-            if rs_new < 1e-20: break
-            beta = rs_new / rs
-            for j in range(f): p[j] = r[j] + beta * p[j]
-            rs = rs_new
-
-@njit(cache=True)
-def _longest_row(indptr):
-    "Largest number of stored entries in one CSR row (at least 1)."
-    longest = 1
-    for u in range(indptr.shape[0] - 1): longest = max(longest, indptr[u + 1] - indptr[u])
-    return longest
-
-@njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _cg_worker(indptr, indices, data, X, Y, A0, alpha, cg_steps, blocks, counter, r, p, ap, w):
-    "One worker: solve the next unclaimed block of rows by CG until none is left."
-    nb = blocks.shape[0] - 1
-    while True:
-        b = _fetch_add(counter, 1)
-        if b >= nb: break
-        _cg_rows(indptr, indices, data, X, Y, A0, alpha, cg_steps, blocks[b], blocks[b + 1], r, p, ap, w)
-
-def cg_half_sweep(indptr, indices, data, # CSR arrays of the rows to solve (counts d)
-                  X,                     # factors being solved, rows x f, updated in place (the warm start)
-                  Y,                     # fixed factors of the other side, cols x f
-                  A0,                    # Y^T Y + lambda I
-                  alpha,                 # confidence scale
-                  cg_steps,              # CG steps per row
-                  blocks,                # row blocks from `row_blocks`
-                  n_workers,             # workers drawing blocks: the number of threads
-                 ):
-    "Update every row of X by `cg_steps` warm-started conjugate-gradient steps, on `n_workers` threads."
-    n_workers, f = max(1, int(n_workers)), X.shape[1]
-    alpha, cg_steps = X.dtype.type(alpha), int(cg_steps)
-    vecs = np.empty((n_workers, 3, f), dtype=X.dtype)
-    ws = np.empty((n_workers, _longest_row(indptr)), dtype=X.dtype)
-    counter = np.zeros(1, np.int64)
-    run_workers(n_workers, lambda k: _cg_worker(indptr, indices, data, X, Y, A0, alpha, cg_steps, blocks, counter,
-                                                vecs[k, 0], vecs[k, 1], vecs[k, 2], ws[k]))
-
-# %% ../nbs/03_als.ipynb #0b3e37ad
-@njit(cache=True, fastmath=_FASTMATH, inline='always')
-def _rank_update(rows, w, Y, A, z):
-    "A += sum_m w[m] y y^T (lower triangle) and z += sum_m (1 + w[m]) y, with y = Y[rows[m]], four items per pass."
-    n = rows.shape[0]; f = z.shape[0]; one = z.dtype.type(1)
-    n4 = n - n % 4
-    for m in range(0, n4, 4):
-        y0 = Y[rows[m]]; y1 = Y[rows[m + 1]]; y2 = Y[rows[m + 2]]; y3 = Y[rows[m + 3]]
-        w0 = w[m]; w1 = w[m + 1]; w2 = w[m + 2]; w3 = w[m + 3]
-        for j in range(f):
-            z[j] += (one + w0) * y0[j] + (one + w1) * y1[j] + (one + w2) * y2[j] + (one + w3) * y3[j]
-            a0 = w0 * y0[j]; a1 = w1 * y1[j]; a2 = w2 * y2[j]; a3 = w3 * y3[j]
-            Aj = A[j]
-            for k in range(j + 1): Aj[k] += a0 * y0[k] + a1 * y1[k] + a2 * y2[k] + a3 * y3[k]
-    for m in range(n4, n):
-        y0 = Y[rows[m]]; w0 = w[m]
-        for j in range(f):
-            z[j] += (one + w0) * y0[j]
-            a0 = w0 * y0[j]
-            Aj = A[j]
-            for k in range(j + 1): Aj[k] += a0 * y0[k]
-
-@njit(cache=True, fastmath=_FASTMATH, inline='always')
-def _cholesky_solve(A, b, x):
-    "Solve A x = b for symmetric positive (semi)definite A, overwriting A's lower triangle with L and b with scratch."
-    f = b.shape[0]
-    one = b.dtype.type(1)
-    rel = b.dtype.type(np.finfo(b.dtype).eps)
-    inf = b.dtype.type(np.inf); nan = b.dtype.type(np.nan)
-    for j in range(f):                       # column j of L
-        Aj = A[j]
-        d = Aj[j]
-        s = d
-        for k in range(j): s -= Aj[k] * Aj[k]
-        if s > d * rel: s = np.sqrt(s)
-        elif d < inf: s = inf                # dependent column: drop x_j (1/inf = 0 zeroes it in L, z and x)
-        else: s = nan                        # an overflowed or NaN system stays visible
-        Aj[j] = s
-        inv = one / s
-        i = j + 1
-        while i + 3 < f:                     # L[i, j] for four rows i per pass over row j
-            A0_ = A[i]; A1_ = A[i + 1]; A2_ = A[i + 2]; A3_ = A[i + 3]
-            s0 = A0_[j]; s1 = A1_[j]; s2 = A2_[j]; s3 = A3_[j]
-            for k in range(j):
-                a = Aj[k]
-                s0 -= A0_[k] * a; s1 -= A1_[k] * a; s2 -= A2_[k] * a; s3 -= A3_[k] * a
-            A0_[j] = s0 * inv; A1_[j] = s1 * inv; A2_[j] = s2 * inv; A3_[j] = s3 * inv
-            i += 4
-        while i < f:
-            Ai = A[i]
-            s0 = Ai[j]
-            for k in range(j): s0 -= Ai[k] * Aj[k]
-            Ai[j] = s0 * inv
-            i += 1
-    for i in range(f):                       # L z = b
-        Ai = A[i]
-        acc = b[i]
-        for k in range(i): acc -= Ai[k] * b[k]
-        b[i] = acc / Ai[i]
-    for i in range(f - 1, -1, -1):           # L^T x = z, one column of L^T (= row of L) at a time
-        Ai = A[i]
-        xi = b[i] / Ai[i]
-        x[i] = xi
-        for k in range(i): b[k] -= Ai[k] * xi
-
-@njit(cache=True, fastmath=_FASTMATH, inline='always')
-def _cholesky_rows(indptr, indices, data, X, Y, A0, alpha, first, last, A, z, w):
-    "Exact solve of rows first..last-1 of X, in place; A (f x f), z (f) and w (longest row) are scratch."
-    f = X.shape[1]
-    zero = X.dtype.type(0)
-    for u in range(first, last):
-        lo = indptr[u]; hi = indptr[u + 1]
-        x = X[u]
-        if lo == hi:
-            x[:] = zero
-            continue
-        for j in range(f):
-            z[j] = zero
-            for k in range(j + 1): A[j, k] = A0[j, k]
-        for m in range(hi - lo): w[m] = alpha * data[lo + m]
-        _rank_update(indices[lo:hi], w, Y, A, z)
-        _cholesky_solve(A, z, x)
-
-@njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _cholesky_worker(indptr, indices, data, X, Y, A0, alpha, blocks, counter, A, z, w):
-    "One worker: solve the next unclaimed block of rows exactly until none is left."
-    nb = blocks.shape[0] - 1
-    while True:
-        b = _fetch_add(counter, 1)
-        if b >= nb: break
-        _cholesky_rows(indptr, indices, data, X, Y, A0, alpha, blocks[b], blocks[b + 1], A, z, w)
-
-def cholesky_half_sweep(indptr, indices, data, # CSR arrays of the rows to solve (counts d)
-                        X,                     # factors being solved, rows x f, overwritten
-                        Y,                     # fixed factors of the other side, cols x f
-                        A0,                    # Y^T Y + lambda I
-                        alpha,                 # confidence scale
-                        blocks,                # row blocks from `row_blocks`
-                        n_workers,             # workers drawing blocks: the number of threads
-                       ):
-    "Solve every row of X exactly (Cholesky), on `n_workers` threads."
-    n_workers, f = max(1, int(n_workers)), X.shape[1]
-    alpha = X.dtype.type(alpha)
-    mats = np.empty((n_workers, f, f), dtype=X.dtype)
-    vecs = np.empty((n_workers, f), dtype=X.dtype)
-    ws = np.empty((n_workers, _longest_row(indptr)), dtype=X.dtype)
-    counter = np.zeros(1, np.int64)
-    run_workers(n_workers, lambda k: _cholesky_worker(indptr, indices, data, X, Y, A0, alpha, blocks, counter,
-                                                      mats[k], vecs[k], ws[k]))
-
-# %% ../nbs/03_als.ipynb #dac223c2
-def gramian(Y:np.ndarray,           # factors, n x f
-            regularization:float,   # lambda, added to the diagonal
-           )->np.ndarray:
-    "Y^T Y + lambda I as a C-contiguous f x f array of Y's dtype."
-    G = np.ascontiguousarray(Y.T @ Y)
-    G[np.diag_indices_from(G)] += regularization
-    return G
-
+# %% ../nbs/03_als.ipynb #65a6fb54
 SOLVERS = ('cg', 'cholesky')
-BLOCKS_PER_THREAD = 16   # row blocks per thread: small enough to even out, large enough to cost nothing
+BLOCKS_PER_THREAD = 16   # blocks a thread: enough to even out, few enough to cost nothing
 
-def half_sweep(ratings:sp.csr_matrix,   # rows to solve x the other side, from `check_ratings`
-               X:np.ndarray,            # factors being solved (C-contiguous, same dtype as Y), updated in place
+# %% ../nbs/03_als.ipynb #0c5e1f06
+def half_sweep(ratings:sp.csr_matrix,   # rows to solve x other side (`check_ratings`)
+               X:np.ndarray,            # factors being solved (C-contiguous), in place
                Y:np.ndarray,            # fixed factors of the other side
                regularization:float,    # lambda
                alpha:float,             # confidence scale: c = 1 + alpha * d
-               solver:str='cg',         # 'cg' (warm-started from X) or 'cholesky' (exact)
+               solver:str='cg',         # 'cg' (warm-started at X) or 'cholesky' (exact)
                cg_steps:int=3,          # CG steps per row
-               blocks=None,             # row blocks (default: `row_blocks`, 16 per numba thread)
+               blocks=None,             # row blocks (default: `row_blocks`)
               )->np.ndarray:
     "Solve every row of X against fixed Y: one half of an ALS sweep. Returns X."
-    if solver not in SOLVERS: raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
-    for name, M in (('X', X), ('Y', Y)):
-        if not (isinstance(M, np.ndarray) and M.ndim == 2 and M.flags.c_contiguous and M.dtype in (np.float32, np.float64)):
-            raise ValueError(f"{name} must be a C-contiguous 2-D float32 or float64 array")
-    if X.dtype != Y.dtype or X.shape[1] != Y.shape[1]:
-        raise ValueError(f"X and Y must have the same dtype and number of factors, got {X.dtype} x {X.shape[1]} "
-                         f"and {Y.dtype} x {Y.shape[1]}")
-    if ratings.shape != (X.shape[0], Y.shape[0]):
-        raise ValueError(f"ratings is {ratings.shape[0]} x {ratings.shape[1]} but X has {X.shape[0]} rows and Y {Y.shape[0]}")
-    threads = numba.get_num_threads()
-    if blocks is None: blocks = row_blocks(ratings.indptr, BLOCKS_PER_THREAD * threads, X.shape[1], solver)
-    data = ratings.data if ratings.data.dtype == X.dtype else ratings.data.astype(X.dtype)
-    A0 = gramian(Y, regularization)
-    if solver == 'cg':
-        cg_half_sweep(ratings.indptr, ratings.indices, data, X, Y, A0, alpha, int(cg_steps), blocks, threads)
-    else: cholesky_half_sweep(ratings.indptr, ratings.indices, data, X, Y, A0, alpha, blocks, threads)
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
+    _check_factors(ratings, X, Y)
+    n_workers, f, dt = numba.get_num_threads(), X.shape[1], X.dtype
+    if blocks is None:
+        blocks = row_blocks(ratings.indptr, BLOCKS_PER_THREAD * n_workers, f, solver)
+    data = ratings.data if ratings.data.dtype == dt else ratings.data.astype(dt)
+    G, alpha = gramian(Y, regularization), dt.type(alpha)
+    exact = solver == 'cholesky'
+    steps = None if exact else int(cg_steps)         # None: the exact solver
+    mats = np.empty((n_workers, f if exact else 0, f), dt)   # Cholesky: A
+    vecs = np.empty((n_workers, 3, f), dt)             # CG: r, p, Ap; Cholesky: r
+    alpha_d = np.empty((n_workers, _longest_row(ratings.indptr)), dt)
+    counter = np.zeros(1, np.int64)
+    run_workers(n_workers, lambda k: _sweep_worker(
+        ratings.indptr, ratings.indices, data, X, Y, G, alpha, steps, blocks, counter,
+        mats[k], *vecs[k], alpha_d[k]))
     return X
 
 # %% ../nbs/03_als.ipynb #3b007452
@@ -371,6 +161,7 @@ def _check_param(name, value, ok, want):
 
 def _int_like(v): return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
 
+# %% ../nbs/03_als.ipynb #43799273
 _BLAS = []
 
 def _one_blas_thread():
@@ -378,6 +169,7 @@ def _one_blas_thread():
     if not _BLAS: _BLAS.append(ThreadpoolController())
     return _BLAS[0].limit(limits=1, user_api='blas')
 
+# %% ../nbs/03_als.ipynb #f75eb52f
 @contextmanager
 def _numba_threads(n:int):
     "Run the enclosed block on n numba threads (0: all of them), then restore the previous setting."
@@ -387,12 +179,14 @@ def _numba_threads(n:int):
     try: yield n
     finally: numba.set_num_threads(prev)
 
+# %% ../nbs/03_als.ipynb #44c406e2
 def _fingerprint(m):
     "A 128-bit hash of a CSR matrix's arrays (about 3 ms per 600 thousand likes), to notice in-place edits."
     h = hashlib.blake2b(digest_size=16)
     for a in (m.indptr, m.indices, m.data): h.update(np.ascontiguousarray(a))
     return m.shape, m.indptr.dtype.str, m.indices.dtype.str, m.data.dtype.str, h.digest()
 
+# %% ../nbs/03_als.ipynb #a284c914
 class ALS:
     "Weighted regularized matrix factorization (WRMF) for implicit feedback, trained by alternating least squares."
     _param_names = ('num_factors', 'regularization', 'alpha', 'iterations', 'solver', 'cg_steps', 'dtype',
@@ -418,45 +212,7 @@ class ALS:
         self.calculate_training_loss, self.callback = calculate_training_loss, callback
         self.loss_history, self.sweeps_done = [], 0
 
-    def get_params(self, deep:bool=True)->dict:
-        "The hyper-parameters, as a dict (scikit-learn style)."
-        return {k: getattr(self, k) for k in self._param_names}
-
-    def set_params(self, **params):
-        "Set hyper-parameters by name (scikit-learn style); returns the model."
-        for k, v in params.items():
-            if k not in self._param_names:
-                raise ValueError(f"unknown parameter {k!r}; the parameters are {', '.join(self._param_names)}")
-            setattr(self, k, v)
-        return self
-
-    def __repr__(self):
-        defaults = ALS.__init__.__defaults__
-        shown = [f"{k}={getattr(self, k)!r}" for k, d in zip(self._param_names, defaults)
-                 if k in ('num_factors', 'regularization', 'alpha', 'iterations') or not _same(getattr(self, k), d)]
-        shown = [s.replace("<class 'numpy.", 'np.').replace("'>", '') for s in shown]
-        return f"ALS({', '.join(shown)})"
-
-    def __getstate__(self):
-        "Copies and pickles leave out the cached input matrices."
-        return {k: v for k, v in self.__dict__.items() if k != '_cache'}
-
-    def _checked_params(self):
-        "Validate the hyper-parameters (they are plain attributes, so this happens at fit time)."
-        _check_param('num_factors', self.num_factors, _int_like(self.num_factors) and self.num_factors >= 1, 'an integer >= 1')
-        for k in ('regularization', 'alpha'):
-            v = getattr(self, k)
-            _check_param(k, v, isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and np.isfinite(v) and v >= 0,
-                         'a finite number >= 0')
-        _check_param('iterations', self.iterations, _int_like(self.iterations) and self.iterations >= 0, 'an integer >= 0')
-        _check_param('solver', self.solver, self.solver in SOLVERS, f'one of {SOLVERS}')
-        _check_param('cg_steps', self.cg_steps, _int_like(self.cg_steps) and self.cg_steps >= 1, 'an integer >= 1')
-        _check_param('num_threads', self.num_threads, _int_like(self.num_threads) and self.num_threads >= 0, 'an integer >= 0')
-        try: dt = np.dtype(self.dtype)
-        except TypeError: dt = None
-        _check_param('dtype', self.dtype, dt in (np.float32, np.float64), 'np.float32 or np.float64')
-        return dt
-
+# %% ../nbs/03_als.ipynb #aa829a38
 def _same(a, b):
     try: return bool(a is b or a == b)
     except Exception: return False
@@ -467,6 +223,55 @@ def patch_als(f):
     fn.__qualname__ = f"ALS.{fn.__name__}"
     setattr(ALS, fn.__name__, f)
     return f                  # like fastcore's @patch; nbdev leaves @patch*-decorated functions out of __all__
+
+# %% ../nbs/03_als.ipynb #7ab94b92
+@patch_als
+def get_params(self, deep:bool=True)->dict:
+    "The hyper-parameters, as a dict (scikit-learn style)."
+    return {k: getattr(self, k) for k in self._param_names}
+
+
+@patch_als
+def set_params(self, **params):
+    "Set hyper-parameters by name (scikit-learn style); returns the model."
+    for k, v in params.items():
+        if k not in self._param_names:
+            raise ValueError(f"unknown parameter {k!r}; the parameters are {', '.join(self._param_names)}")
+        setattr(self, k, v)
+    return self
+
+# %% ../nbs/03_als.ipynb #48963565
+@patch_als
+def __repr__(self):
+    defaults = ALS.__init__.__defaults__
+    shown = [f"{k}={getattr(self, k)!r}" for k, d in zip(self._param_names, defaults)
+             if k in ('num_factors', 'regularization', 'alpha', 'iterations') or not _same(getattr(self, k), d)]
+    shown = [s.replace("<class 'numpy.", 'np.').replace("'>", '') for s in shown]
+    return f"ALS({', '.join(shown)})"
+
+
+@patch_als
+def __getstate__(self):
+    "Copies and pickles leave out the cached input matrices."
+    return {k: v for k, v in self.__dict__.items() if k != '_cache'}
+
+# %% ../nbs/03_als.ipynb #55b020ff
+@patch_als
+def _checked_params(self):
+    "Validate the hyper-parameters (they are plain attributes, so this happens at fit time)."
+    _check_param('num_factors', self.num_factors, _int_like(self.num_factors) and self.num_factors >= 1, 'an integer >= 1')
+    for k in ('regularization', 'alpha'):
+        v = getattr(self, k)
+        _check_param(k, v, isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and np.isfinite(v) and v >= 0,
+                     'a finite number >= 0')
+    _check_param('iterations', self.iterations, _int_like(self.iterations) and self.iterations >= 0, 'an integer >= 0')
+    _check_param('solver', self.solver, self.solver in SOLVERS, f'one of {SOLVERS}')
+    _check_param('cg_steps', self.cg_steps, _int_like(self.cg_steps) and self.cg_steps >= 1, 'an integer >= 1')
+    _check_param('num_threads', self.num_threads, _int_like(self.num_threads) and self.num_threads >= 0, 'an integer >= 0')
+    try: dt = np.dtype(self.dtype)
+    except TypeError: dt = None
+    _check_param('dtype', self.dtype, dt in (np.float32, np.float64), 'np.float32 or np.float64')
+    return dt
 
 # %% ../nbs/03_als.ipynb #fd531605
 class ALSDivergedError(ValueError):
@@ -511,6 +316,7 @@ def _prepare(self, ratings):
     self._cache = (weakref.ref(ratings), key, Cui, Ciu) if key is not None else None
     return Cui, Ciu
 
+# %% ../nbs/03_als.ipynb #12ce84f9
 @patch_als
 def _initial_vectors(self, Cui, dt):
     "Uniform [0, 0.01) vectors from `random_state` (users first, then items); rows without likes start at zero."
@@ -524,6 +330,7 @@ def _initial_vectors(self, Cui, dt):
     Y[np.bincount(Cui.indices, minlength=Cui.shape[1]) == 0] = 0
     return X, Y
 
+# %% ../nbs/03_als.ipynb #39f33645
 @patch_als
 def _run(self, Cui, Ciu, sweeps:int):
     "Run `sweeps` full sweeps (users, then items) on the model's vectors."
@@ -547,6 +354,7 @@ def _run(self, Cui, Ciu, sweeps:int):
             if self.callback is not None and self.callback(self.sweeps_done, self) is True: break
     return self
 
+# %% ../nbs/03_als.ipynb #d66636ce
 @patch_als
 def fit(self, ratings):
     "Train from new random vectors for `iterations` sweeps on a users x items matrix of counts; returns the model."
@@ -556,6 +364,7 @@ def fit(self, ratings):
     self.loss_history, self.sweeps_done = [], 0
     return self._run(Cui, Ciu, self.iterations)
 
+# %% ../nbs/03_als.ipynb #f6339558
 @patch_als
 def fit_partial(self, ratings):
     "Continue training for `iterations` more sweeps (the same matrix shape as before); `fit` if not trained yet."
@@ -585,12 +394,14 @@ def _available_bytes():
     try: return int(os.sysconf('SC_AVPHYS_PAGES') * os.sysconf('SC_PAGE_SIZE'))
     except (ValueError, OSError, AttributeError): return None
 
+# %% ../nbs/03_als.ipynb #ac94018d
 def _human(nbytes:float)->str:
     "A byte count for people: 1.5 GB, 160.0 kB."
     for unit, size in (('GB', 1e9), ('MB', 1e6), ('kB', 1e3)):
         if nbytes >= size: return f"{nbytes / size:.1f} {unit}"
     return f"{nbytes:.0f} bytes"
 
+# %% ../nbs/03_als.ipynb #9cf0f240
 def _check_dense(rows:int, cols:int, dtype, what:str):
     "Refuse (MemoryError) a dense rows x cols result that is too large."
     need, avail = rows * cols * np.dtype(dtype).itemsize, _available_bytes()
@@ -600,10 +411,12 @@ def _check_dense(rows:int, cols:int, dtype, what:str):
                           f"{_human(limit)} allowed (wrmf_nb.als.MAX_DENSE_BYTES or half the available memory); "
                           "score only the users or items you need from user_vectors / item_vectors instead")
 
+# %% ../nbs/03_als.ipynb #35400727
 @patch_als
 def _fitted(self):
     if not hasattr(self, 'user_vectors'): raise NotFittedError("the model is not trained yet: call fit() first")
 
+# %% ../nbs/03_als.ipynb #54e5f46d
 @patch_als
 def predict_for_customers(self)->np.ndarray:
     "Dense users x items matrix of scores x_u . y_i (the post's helper; refuses when too large)."
@@ -681,6 +494,7 @@ def _read_npz(path:Path)->dict:
     if missing: raise ValueError(f"{path} is missing {', '.join(missing)}: not a complete wrmf_nb model")
     return arrays
 
+# %% ../nbs/03_als.ipynb #97205afd
 def _read_params(arrays:dict, path:Path)->dict:
     "The saved hyper-parameters as a dict of known names, or a one-line ValueError."
     try: params = json.loads(str(arrays['params']))
@@ -713,6 +527,7 @@ def _check_vectors(U:np.ndarray, I:np.ndarray, num_factors:int, path:Path):
             raise ValueError(f"{path}: {name} holds NaN or infinite values (the first in row {r}); the model "
                              "diverged in training: retrain it (see ALSDivergedError)")
 
+# %% ../nbs/03_als.ipynb #2a337e7d
 @patch_als
 @classmethod
 def load(cls, path):

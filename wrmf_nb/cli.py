@@ -236,11 +236,12 @@ def _summary_rows(curves, epochs):
 
 # %% ../nbs/10_cli.ipynb #f44a93e8
 def _kernels_cached(solver:str='cg')->bool:
-    "Whether numba has the kernel of `solver` cached on disk (True if it cannot tell)."
+    "Whether numba has the ALS worker for `solver` cached on disk (True if it cannot tell)."
     try:
-        from wrmf_nb import als
-        kernel = als._cholesky_worker if solver == 'cholesky' else als._cg_worker
-        return Path(kernel._cache._cache_file._index_path).exists()
+        from wrmf_nb._kernels import _sweep_worker
+        index = _sweep_worker._cache._cache_file._load_index()   # keys: (signature, ...)
+        exact = {str(key[0][7]) == 'none' for key in index}      # cg_steps None: Cholesky
+        return (solver == 'cholesky') in exact
     except Exception: return True           # numba internals differ: say nothing
 
 def _say_if_compiling(solver:str='cg'):
