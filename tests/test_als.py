@@ -76,7 +76,7 @@ def test_kernels_live_in_their_own_module():
     R = check_ratings(random_counts(12, 9, 0.3, 2), np.float32)
     Y = np.random.default_rng(0).random((9, 4), dtype=np.float32)
     for solver in als.SOLVERS: half_sweep(R, np.zeros((12, 4), np.float32), Y, 0.1, 5.0, solver=solver)
-    steps_types = {str(sig[7]) for sig in _kernels._sweep_worker.signatures}    # the type of cg_steps
+    steps_types = {str(sig[8]) for sig in _kernels._sweep_worker.signatures}    # the type of cg_steps
     assert {'none', 'int64'} <= steps_types, steps_types                        # None: compiled for Cholesky
 
 
@@ -527,3 +527,28 @@ def test_hostile_parameters_and_saved_files(tmp_path):
     with pytest.raises(IsADirectoryError, match='is a folder'): m.save(tmp_path / 'dir.npz')
     many = tmp_path / 'many.npz'; np.savez(many, **{f'a{i}': np.ones(1) for i in range(9)})
     with pytest.raises(ValueError, match=r'it has arrays a0, a1, a2, a3, a4 and 4 more; expected'): ALS.load(many)
+
+
+@pytest.mark.parametrize('solver', ['cg', 'cholesky'])
+def test_log_confidence_is_linear_confidence_on_log_counts(solver):
+    "c = 1 + alpha*log(1 + d/eps) computed in the kernels equals c = 1 + alpha*d' with d' = log(1 + d/eps) given."
+    R = random_counts(60, 40, 0.2, 31, max_count=500)
+    eps = 3.0
+    L = R.copy(); L.data = np.log1p(L.data / eps)
+    kw = dict(num_factors=6, regularization=0.5, alpha=2.0, iterations=3, solver=solver, dtype=np.float64, random_state=0)
+    a = ALS(confidence='log', epsilon=eps, **kw).fit(R)
+    b = ALS(**kw).fit(L)
+    np.testing.assert_allclose(a.user_vectors, b.user_vectors, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(a.item_vectors, b.item_vectors, rtol=1e-9, atol=1e-12)
+    assert a.get_params()['confidence'] == 'log' and a.get_params()['epsilon'] == eps
+
+
+def test_confidence_parameters_are_checked_and_saved(tmp_path):
+    R = random_counts(20, 10, 0.3, 32)
+    for bad, says in [(dict(confidence='sqrt'), 'confidence must be one of'), (dict(confidence='log', epsilon=0), 'epsilon'),
+                      (dict(confidence='log', epsilon=float('nan')), 'epsilon')]:
+        with pytest.raises(ValueError, match=says): ALS(iterations=1, **bad).fit(R)
+    m = ALS(num_factors=3, iterations=2, confidence='log', epsilon=2.5, random_state=0).fit(R)
+    back = ALS.load(m.save(tmp_path / 'm.npz'))
+    assert (back.confidence, back.epsilon) == ('log', 2.5)
+    np.testing.assert_array_equal(back.fit_partial(R).user_vectors, m.fit_partial(R).user_vectors)

@@ -219,9 +219,10 @@ def _longest_row(indptr):
 
 # %% ../nbs/03_als.ipynb #0c5e1f04
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _sweep_worker(indptr, indices, data, X, Y, G, alpha, cg_steps, blocks, counter,
+def _sweep_worker(indptr, indices, data, X, Y, G, alpha, eps, cg_steps, blocks, counter,
                   A, r, p, Ap, alpha_d):
     "Solve row blocks of X until none is left: by CG, or exactly if cg_steps is None."
+    # c - 1 = alpha * d (linear confidence, eps = 0) or alpha * log(1 + d / eps) (log)
     # scratch: r, p, Ap (f) for CG, A (f x f) and r for Cholesky; alpha_d (longest row)
     zero = X.dtype.type(0)
     while True:
@@ -233,7 +234,10 @@ def _sweep_worker(indptr, indices, data, X, Y, G, alpha, cg_steps, blocks, count
             if lo == hi:                         # no likes: b = 0, so x = 0
                 x[:] = zero
                 continue
-            for m in range(hi - lo): alpha_d[m] = alpha * data[lo + m]
+            if eps == 0:
+                for m in range(hi - lo): alpha_d[m] = alpha * data[lo + m]
+            else:
+                for m in range(hi - lo): alpha_d[m] = alpha * np.log1p(data[lo + m] / eps)
             rows = indices[lo:hi]
             if cg_steps is None: _cholesky_row(rows, alpha_d, Y, G, x, A, r)
             else: _cg_row(rows, alpha_d, Y, G, x, cg_steps, r, p, Ap)

@@ -19,8 +19,8 @@ from ._kernels import _longest_row, _sweep_worker, run_workers
 from .loss import wrmf_loss
 
 # %% auto #0
-__all__ = ['SOLVERS', 'BLOCKS_PER_THREAD', 'MAX_DENSE_BYTES', 'check_ratings', 'gramian', 'cg_solve_reference', 'row_blocks',
-           'half_sweep', 'ALS', 'patch_als', 'ALSDivergedError', 'NotFittedError']
+__all__ = ['SOLVERS', 'BLOCKS_PER_THREAD', 'CONFIDENCES', 'MAX_DENSE_BYTES', 'check_ratings', 'gramian', 'cg_solve_reference',
+           'row_blocks', 'half_sweep', 'ALS', 'patch_als', 'ALSDivergedError', 'NotFittedError']
 
 # %% ../nbs/03_als.ipynb #8af39a3c
 def _first_bad(m:sp.csr_matrix, bad:np.ndarray):
@@ -126,6 +126,18 @@ SOLVERS = ('cg', 'cholesky')
 BLOCKS_PER_THREAD = 16   # blocks a thread: enough to even out, few enough to cost nothing
 
 # %% ../nbs/03_als.ipynb #0c5e1f06
+CONFIDENCES = ('linear', 'log')
+
+def _confidence_eps(confidence:str, epsilon:float)->float:
+    "The kernels' switch: 0 for linear confidence, epsilon (> 0) for log confidence."
+    if confidence not in CONFIDENCES:
+        raise ValueError(f"confidence must be one of {CONFIDENCES}, got {confidence!r}")
+    if confidence == 'linear': return 0.0
+    if not (isinstance(epsilon, (int, float, np.number)) and not isinstance(epsilon, bool)
+            and np.isfinite(epsilon) and epsilon > 0):
+        raise ValueError(f"epsilon must be a finite number > 0, got {epsilon!r}")
+    return float(epsilon)
+
 def half_sweep(ratings:sp.csr_matrix,   # rows to solve x other side (`check_ratings`)
                X:np.ndarray,            # factors being solved (C-contiguous), in place
                Y:np.ndarray,            # fixed factors of the other side
@@ -134,6 +146,8 @@ def half_sweep(ratings:sp.csr_matrix,   # rows to solve x other side (`check_rat
                solver:str='cg',         # 'cg' (warm-started at X) or 'cholesky' (exact)
                cg_steps:int=3,          # CG steps per row
                blocks=None,             # row blocks (default: `row_blocks`)
+               confidence:str='linear', # c = 1 + alpha*d, or 'log': 1 + alpha*log(1 + d/epsilon)
+               epsilon:float=1.0,       # the count scale of the log confidence
               )->np.ndarray:
     "Solve every row of X against fixed Y: one half of an ALS sweep. Returns X."
     if solver not in SOLVERS:
@@ -144,6 +158,7 @@ def half_sweep(ratings:sp.csr_matrix,   # rows to solve x other side (`check_rat
         blocks = row_blocks(ratings.indptr, BLOCKS_PER_THREAD * n_workers, f, solver)
     data = ratings.data if ratings.data.dtype == dt else ratings.data.astype(dt)
     G, alpha = gramian(Y, regularization), dt.type(alpha)
+    eps = dt.type(_confidence_eps(confidence, epsilon))
     exact = solver == 'cholesky'
     steps = None if exact else int(cg_steps)         # None: the exact solver
     mats = np.empty((n_workers, f if exact else 0, f), dt)   # Cholesky: A
@@ -151,7 +166,7 @@ def half_sweep(ratings:sp.csr_matrix,   # rows to solve x other side (`check_rat
     alpha_d = np.empty((n_workers, _longest_row(ratings.indptr)), dt)
     counter = np.zeros(1, np.int64)
     run_workers(n_workers, lambda k: _sweep_worker(
-        ratings.indptr, ratings.indices, data, X, Y, G, alpha, steps, blocks, counter,
+        ratings.indptr, ratings.indices, data, X, Y, G, alpha, eps, steps, blocks, counter,
         mats[k], *vecs[k], alpha_d[k]))
     return X
 
@@ -190,7 +205,8 @@ def _fingerprint(m):
 class ALS:
     "Weighted regularized matrix factorization (WRMF) for implicit feedback, trained by alternating least squares."
     _param_names = ('num_factors', 'regularization', 'alpha', 'iterations', 'solver', 'cg_steps', 'dtype',
-                    'random_state', 'num_threads', 'show_progress', 'calculate_training_loss', 'callback')
+                    'random_state', 'num_threads', 'show_progress', 'calculate_training_loss', 'callback',
+                    'confidence', 'epsilon')
 
     def __init__(self,
                  num_factors:int=40,                 # f, the length of every user and item vector
@@ -205,11 +221,14 @@ class ALS:
                  show_progress:bool=False,           # tqdm progress bar over sweeps
                  calculate_training_loss:bool=False, # compute the exact loss after each sweep into `loss_history`
                  callback=None,                      # callback(sweep, model) after each sweep; return True to stop
+                 confidence:str='linear',            # c = 1 + alpha*d, or 'log': c = 1 + alpha*log(1 + d/epsilon)
+                 epsilon:float=1.0,                  # the count scale of the log confidence
                 ):
         self.num_factors, self.regularization, self.alpha, self.iterations = num_factors, regularization, alpha, iterations
         self.solver, self.cg_steps, self.dtype, self.random_state = solver, cg_steps, dtype, random_state
         self.num_threads, self.show_progress = num_threads, show_progress
         self.calculate_training_loss, self.callback = calculate_training_loss, callback
+        self.confidence, self.epsilon = confidence, epsilon
         self.loss_history, self.sweeps_done = [], 0
 
 # %% ../nbs/03_als.ipynb #aa829a38
@@ -268,6 +287,7 @@ def _checked_params(self):
     _check_param('solver', self.solver, self.solver in SOLVERS, f'one of {SOLVERS}')
     _check_param('cg_steps', self.cg_steps, _int_like(self.cg_steps) and self.cg_steps >= 1, 'an integer >= 1')
     _check_param('num_threads', self.num_threads, _int_like(self.num_threads) and self.num_threads >= 0, 'an integer >= 0')
+    _confidence_eps(self.confidence, self.epsilon)
     try: dt = np.dtype(self.dtype)
     except TypeError: dt = None
     _check_param('dtype', self.dtype, dt in (np.float32, np.float64), 'np.float32 or np.float64')
@@ -279,6 +299,10 @@ class ALSDivergedError(ValueError):
 
 class NotFittedError(ValueError, AttributeError):
     "The model is not trained yet (also an `AttributeError`, so `hasattr` and old `except` clauses still work)."
+
+def _confidence(d, alpha:float, eps:float):
+    "c = 1 + alpha*d (eps = 0) or 1 + alpha*log(1 + d/eps): numpy, for messages and checks."
+    return 1 + alpha * (d if eps == 0 else np.log1p(d / eps))
 
 def _first_non_finite(M:np.ndarray):
     "Index of the first row of `M` holding NaN or inf, or None: one sum when all is well."
@@ -293,7 +317,8 @@ def _check_finite(self, M:np.ndarray, side:str, Cui:sp.csr_matrix):
     if r is None: return
     a, lam, dt = float(self.alpha), float(self.regularization), np.dtype(self.dtype).name
     top = float(Cui.data.max()) if Cui.nnz else 0.0
-    fixes = [f'lower alpha or scale the counts down (confidences reach 1 + {a:g} x {top:g} = {1 + a * top:.3g})',
+    c = _confidence(np.float64(top), a, _confidence_eps(self.confidence, self.epsilon))
+    fixes = [f'lower alpha or scale the counts down (the largest confidence is {c:.3g})',
              'add regularization' + (' (it is 0)' if lam == 0 else '')]
     if dt == 'float32': fixes.append('use dtype=np.float64')
     raise ALSDivergedError(f"ALS diverged in sweep {self.sweeps_done + 1}: the {side} vectors became NaN or infinite "
@@ -336,7 +361,7 @@ def _run(self, Cui, Ciu, sweeps:int):
     "Run `sweeps` full sweeps (users, then items) on the model's vectors."
     X, Y, f = self.user_vectors, self.item_vectors, self.num_factors
     kw = dict(regularization=float(self.regularization), alpha=float(self.alpha), solver=self.solver,
-              cg_steps=int(self.cg_steps))
+              cg_steps=int(self.cg_steps), confidence=self.confidence, epsilon=float(self.epsilon))
     with _numba_threads(self.num_threads) as nt, _one_blas_thread(), \
          tqdm(total=sweeps, desc='ALS', unit='sweep', disable=not self.show_progress) as bar:
         nb = BLOCKS_PER_THREAD * nt
