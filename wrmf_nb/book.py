@@ -4,8 +4,8 @@
 
 # %% ../nbs/11_book.ipynb #cd263936
 from __future__ import annotations
-import argparse, ast, base64, configparser, copy, difflib, hashlib, importlib, importlib.util, io, json
-import mimetypes, os, re, shutil
+import argparse, ast, base64, configparser, copy, difflib, hashlib, importlib
+import importlib.util, io, json, mimetypes, os, re, shutil
 import sys, time, tokenize
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,18 +18,18 @@ __all__ = ['BOOK_EXTRA', 'BOOK_MODULES', 'nbformat', 'yaml', 'BOOK_CSS', 'FAVICO
            'external_assets', 'build_book', 'readme_markdown', 'make_readme', 'main']
 
 # %% ../nbs/11_book.ipynb #9f87849f
-BOOK_EXTRA = 'pip install -e ".[book]" in a clone of the repository (the wrmf_nb[book] extra)'
+BOOK_EXTRA = 'pip install -e ".[book]" in a clone (the wrmf_nb[book] extra)'
 BOOK_MODULES = ('nbformat', 'yaml', 'nbclient', 'ipykernel', 'jupyter_book', 'nbdev')
 
 def _need(name):
     "Import `name`, one of the book's packages, or say in one line how to install it."
     try: return importlib.import_module(name)
     except ImportError:
-        raise ImportError(f"building the book needs {name}, which a plain install leaves out: "
-                          f"{BOOK_EXTRA}") from None
+        msg = f"building the book needs {name}, which a plain install leaves out"
+        raise ImportError(f"{msg}: {BOOK_EXTRA}") from None
 
 class _Needed:
-    "A module of the `book` extra, imported on first use (so a plain install imports this module)."
+    "A `book` extra module, imported on first use (a plain install imports this one)."
     def __init__(self, name): self._name = name
     def __getattr__(self, attr): return getattr(_need(self._name), attr)
 
@@ -41,7 +41,7 @@ def _absent(name):
     except (ImportError, ValueError): return True
 
 def missing_extra()->list[str]:
-    "The packages of the `book` extra that cannot be imported here (none, in a dev install)."
+    "The `book` extra's packages that cannot be imported here (none in a dev install)."
     return [m for m in BOOK_MODULES if _absent(m)]
 
 # %% ../nbs/11_book.ipynb #5beb70af
@@ -54,7 +54,7 @@ def _settings(root):
 
 def quarto_file(root='.', # the project's root folder
                )->Path:
-    "The book's one chapter list: `_quarto.yml` in the notebooks folder, where nbdev_docs reads it."
+    "The one chapter list: `_quarto.yml` in the notebooks folder (nbdev_docs reads it)."
     return Path(root)/_settings(root).get('nbs_path', 'nbs')/'_quarto.yml'
 
 # %% ../nbs/11_book.ipynb #b79b3b22
@@ -69,24 +69,28 @@ def read_quarto(root='.', # the project's root folder
     "The parsed `nbs/_quarto.yml` of the project at `root`."
     p = quarto_file(root)
     if not p.exists():
-        raise FileNotFoundError(f"{p}: not found; the book is built in a clone of the project, "
-                                "from the chapter list nbs/_quarto.yml (book.chapters)")
+        raise FileNotFoundError(f"{p}: not found; the book is built in a clone of the "
+                                "project, from its chapter list nbs/_quarto.yml")
     return yaml.safe_load(p.read_text(encoding='utf-8')) or {}
 
 # %% ../nbs/11_book.ipynb #5fef0a6c
+def _entry_file(e): return e if isinstance(e, str) else (e.get('file') or e.get('href'))
+
 def quarto_chapters(root='.', # the project's root folder
-                    cfg:dict|None=None, # the parsed `nbs/_quarto.yml` (read from `root` if None)
+                    cfg:dict|None=None, # the parsed `nbs/_quarto.yml` (None: read it)
                    )->list[Chapter]:
-    "The book's pages, in order: `book.chapters`, then `book.appendices`, of `nbs/_quarto.yml`."
+    "The pages in order: `book.chapters`, then `book.appendices`, of `nbs/_quarto.yml`."
     root = Path(root).resolve()
     if cfg is None: cfg = read_quarto(root)
     src, book, out = quarto_file(root), cfg.get('book') or {}, []
-    if not book.get('chapters'): raise ValueError(f"{src}: `book.chapters` is missing or empty")
+    if not book.get('chapters'):
+        raise ValueError(f"{src}: `book.chapters` is missing or empty")
     def add(entries, part):
         for e in entries or []:
-            f = e if isinstance(e, str) else (e.get('file') or e.get('href')) if isinstance(e, dict) else None
-            if isinstance(e, dict) and 'chapters' in e: add(e['chapters'], str(e.get('part') or '') or None)
-            elif f: out.append(Chapter(src.parent/f, part))   # paths are relative to nbs/
+            if isinstance(e, dict) and 'chapters' in e:
+                add(e['chapters'], str(e.get('part') or '') or None)
+            elif isinstance(e, (str, dict)) and _entry_file(e):
+                out.append(Chapter(src.parent/_entry_file(e), part))  # relative to nbs/
             else: raise ValueError(f"{src}: cannot read the chapter entry {e!r}")
     add(book['chapters'], None)
     add(book.get('appendices'), 'Appendices')
@@ -280,11 +284,11 @@ def showdoc_markdown(parts:dict, # as returned by `showdoc_parts`
 
 # %% ../nbs/11_book.ipynb #808ea9e4
 def _lib_hash(root):
-    "A hash of the package's sources and data, so that cached outputs go stale when the code changes."
+    "A hash of the package's code and data: cached outputs go stale when they change."
     h = hashlib.sha256()
     lib = Path(root)/_settings(root).get('lib_path', 'wrmf_nb')
-    files = [p for p in lib.rglob('*') if p.suffix in ('.py', '.json')] if lib.is_dir() else []
-    for p in sorted(files):   # the code and its package data (the saved grid)
+    files = [p for p in lib.rglob('*') if p.suffix in ('.py', '.json')]  # + saved grid
+    for p in sorted(files):
         h.update(str(p.relative_to(lib)).encode()); h.update(p.read_bytes())
     return h.hexdigest()
 
@@ -571,7 +575,7 @@ def build_book(root='.', # the project's root folder (holds `settings.ini`)
                readme:str|None=None, # 'write' or 'check' README.md from the executed front page
                quiet:bool=False, # print less
               )->dict:
-    "Build the book listed in `nbs/_quarto.yml` with Jupyter Book into `out`; returns what was built."
+    "Build the book of `nbs/_quarto.yml` with Jupyter Book into `out`: what was built."
     t0 = time.time()
     root = Path(root).resolve()
     out = _safe_out(root/out, root)
@@ -585,7 +589,8 @@ def build_book(root='.', # the project's root folder (holds `settings.ini`)
     if odd: raise ValueError("only notebooks and .md pages can be built without Quarto: " + ', '.join(str(c.path) for c in odd))
     missing = [c for c in chapters if not c.path.exists()]
     if missing:
-        msg = "chapters listed in nbs/_quarto.yml but not found: " + ', '.join(str(c.path.relative_to(root)) for c in missing)
+        msg = "chapters listed in nbs/_quarto.yml but not found: " + ', '.join(
+            str(c.path.relative_to(root)) for c in missing)
         if strict or missing[0] is chapters[0]: raise FileNotFoundError(msg)
         print(f"WARNING: {msg} (left out of the book)", file=sys.stderr, flush=True)
         chapters = [c for c in chapters if c.path.exists()]
@@ -720,14 +725,17 @@ def make_readme(root='.', # the project's root folder
 def main(argv=None, # command-line arguments (default: `sys.argv[1:]`)
         )->int:
     "Command line of `wrmf-nb book`: build the book and/or README.md; returns the exit status."
-    ap = argparse.ArgumentParser(prog='wrmf-nb book', description="Build the executed HTML book (jupyter-book 1.x) listed in nbs/_quarto.yml, and README.md from nbs/index.ipynb.")
-    ap.add_argument('--root', default='.', help="project root: a clone, holding settings.ini and nbs/ (default: .)")
+    desc = ("Build the executed HTML book (jupyter-book 1.x) listed in nbs/_quarto.yml,"
+            " and README.md from nbs/index.ipynb.")
+    ap = argparse.ArgumentParser(prog='wrmf-nb book', description=desc)
+    ap.add_argument('--root', default='.', help="project root: a clone (default: .)")
     ap.add_argument('--out', default=None, help="output folder, relative to the root (default: doc_path of settings.ini, _docs)")
     ap.add_argument('--no-execute', action='store_true', help="do not run the notebooks (pages show no outputs)")
     ap.add_argument('--timeout', type=int, default=1800, help="seconds allowed per cell (default: 1800)")
     ap.add_argument('--skip-flags', nargs='*', default=[], metavar='FLAG', help="do not run cells with these test flags, e.g. slow")
     ap.add_argument('--no-cache', action='store_true', help="re-run every notebook even if it is unchanged")
-    ap.add_argument('--strict', action='store_true', help="fail if a chapter listed in nbs/_quarto.yml is missing")
+    ap.add_argument('--strict', action='store_true',
+                    help="fail if a chapter listed in nbs/_quarto.yml is missing")
     ap.add_argument('--only', nargs='*', default=None, metavar='CHAPTER', help="build only these chapters (plus the front page)")
     ap.add_argument('--build-dir', default=None, help="staging/cache folder (default: _build/book)")
     ap.add_argument('--readme-only', action='store_true', help="only write README.md from nbs/index.ipynb")
@@ -736,7 +744,9 @@ def main(argv=None, # command-line arguments (default: `sys.argv[1:]`)
     ap.add_argument('-q', '--quiet', action='store_true', help="print less")
     a = ap.parse_args(argv)
     if gone := missing_extra():
-        print(f"wrmf-nb book: {', '.join(gone)} not installed; {BOOK_EXTRA}", file=sys.stderr); return 2
+        gone = ', '.join(gone)
+        print(f"wrmf-nb book: {gone} not installed; {BOOK_EXTRA}", file=sys.stderr)
+        return 2
     root = Path(a.root)
     try:
         if a.readme_only or a.check_readme:

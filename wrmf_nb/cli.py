@@ -404,7 +404,7 @@ def cmd_fetch(args)->int:
     return 0
 
 def cmd_book(argv)->int:
-    "wrmf-nb book: hand the arguments to `wrmf_nb.book.main` (which checks the `book` extra)."
+    "wrmf-nb book: hand the arguments to `wrmf_nb.book.main` (it checks the extra)."
     try: from wrmf_nb.book import main as book_main
     except ImportError as e:
         raise CliError(f'the book builder is not available ({_first_line(e)}); '
@@ -753,7 +753,8 @@ def build_parser()->argparse.ArgumentParser:
                        help=argparse.SUPPRESS)           # also after the sub-command
         options(p)
         p.set_defaults(func=globals()[func])     # looked up now: tests may replace it
-    sub.add_parser('book', help='build the book, in a clone with the book extra (wrmf-nb book --help)', add_help=False)
+    sub.add_parser('book', add_help=False,
+                   help='build the book, in a clone (wrmf-nb book --help)')
     return parser
 
 # %% ../nbs/10_cli.ipynb #b9074b21

@@ -634,7 +634,7 @@ def small_grid_results(epochs=range(2, 40, 4), n_jobs:int=1)->tuple:
     return curves, meta
 
 # %% ../nbs/05_search.ipynb #b8ed2a9d
-GRID_RESULTS = 'grid_sketchfab_synthetic.json'   # in wrmf_nb/data/, by benchmarks/bench_grid.py
+GRID_RESULTS = 'grid_sketchfab_synthetic.json'  # wrmf_nb/data/, from bench_grid.py
 
 def _load_grid(path:Path, name:str, fallback:bool)->tuple:
     if path.exists():
@@ -643,16 +643,16 @@ def _load_grid(path:Path, name:str, fallback:bool)->tuple:
     elif fallback:
         print(f"{name} not found: computing the small grid instead (fallback=True)")
         curves, meta = small_grid_results()
-    else: raise FileNotFoundError(f"{name}: no saved grid results; run benchmarks/bench_grid.py "
-                                  "to make them, or pass fallback=True for a small grid computed now")
+    else: raise FileNotFoundError(f"{name}: no saved grid results; make them with "
+                                  "benchmarks/bench_grid.py, or pass fallback=True")
     print(f"{len(curves)} configurations: {meta['source']}")
     return curves, meta
 
-def load_grid_results(path=None,          # a results file (default: the saved grid, package data)
-                      fallback:bool=False, # if the file is missing, compute the small grid (and say so)
+def load_grid_results(path=None,  # a results file (None: the saved grid, package data)
+                      fallback:bool=False,  # if missing: the small grid, computed now
                      )->tuple:
-    "The post's grid as saved by benchmarks/bench_grid.py (or the file `path`): (curves, meta)."
+    "The grid saved by benchmarks/bench_grid.py (or the file `path`): (curves, meta)."
     if path is not None: return _load_grid(Path(path), str(path), fallback)
     from importlib.resources import as_file, files
-    with as_file(files('wrmf_nb')/'data'/GRID_RESULTS) as p:   # found wherever wrmf_nb is installed
+    with as_file(files('wrmf_nb')/'data'/GRID_RESULTS) as p:  # wherever wrmf_nb is
         return _load_grid(p, f'wrmf_nb/data/{GRID_RESULTS}', fallback)
