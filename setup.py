@@ -19,7 +19,8 @@ py_versions = '3.10 3.11 3.12 3.13'.split()
 def split_reqs(key): return shlex.split(cfg.get(key, '').strip())
 
 requirements = split_reqs('requirements')
-dev_requirements = split_reqs('dev_requirements')
+book_requirements = split_reqs('book_requirements')
+dev_requirements = book_requirements + split_reqs('dev_requirements')
 bench_requirements = ['implicit==0.7.3', 'psutil']
 lic = licenses[cfg['license']]
 min_python = cfg['min_python']
@@ -35,8 +36,9 @@ setuptools.setup(
     url=cfg['git_url'],
     packages=setuptools.find_packages(include=['wrmf_nb', 'wrmf_nb.*']),
     include_package_data=True,
+    package_data={'wrmf_nb': ['data/*.json']},   # the saved grid results (chapters 5, 6)
     install_requires=requirements,
-    extras_require={'dev': dev_requirements, 'bench': bench_requirements},
+    extras_require={'book': book_requirements, 'dev': dev_requirements, 'bench': bench_requirements},
     dependency_links=cfg.get('dep_links', '').split(),
     python_requires='>=' + min_python,
     long_description=open('README.md', encoding='utf-8').read(),

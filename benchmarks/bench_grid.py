@@ -2,7 +2,7 @@
 
 num_factors 10, 20, 40, 80, 120 x regularization 0, 1e-5, 1e-3, 0.1, 10, 100 x alpha 1, 10, 50, 100, 500, 1000
 (180 configurations), evaluated at epochs 2, 4, ..., 38 with p@5 and MSE on the post's split (20% of the users,
-5 held-out likes each). Results go to nbs/data/grid_sketchfab_synthetic.json, which chapters 05 and 06 read.
+5 held-out likes each). Results go to wrmf_nb/data/grid_sketchfab_synthetic.json (package data), which chapters 05 and 06 read.
 
     .venv/bin/python benchmarks/bench_grid.py                       # the full grid, all cores
     .venv/bin/python benchmarks/bench_grid.py --quick --no-save     # 8 configurations, a smoke test
@@ -36,7 +36,7 @@ def main(argv=None):
     ap.add_argument('--threads', type=int, default=0, help='numba threads per worker (0: cores // n_jobs)')
     ap.add_argument('--checkpoint', default=str(ROOT / 'wrmf-nb-out' / 'grid_sketchfab_synthetic.jsonl'))
     ap.add_argument('--fresh', action='store_true', help='delete the checkpoint first (time a run from scratch)')
-    ap.add_argument('--out', default=str(ROOT / 'nbs' / 'data' / 'grid_sketchfab_synthetic.json'))
+    ap.add_argument('--out', default=str(ROOT / 'wrmf_nb' / 'data' / 'grid_sketchfab_synthetic.json'))
     ap.add_argument('--no-save', action='store_true', help='do not write the results file')
     ap.add_argument('--quick', action='store_true', help=f'a small grid instead of the post\'s: {QUICK_GRID}')
     ap.add_argument('--epochs', type=int, nargs=3, default=[2, 40, 2], metavar=('START', 'STOP', 'STEP'))

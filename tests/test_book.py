@@ -16,7 +16,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from wrmf_nb.book import build_book, external_assets, make_readme
+from wrmf_nb.book import build_book, external_assets, make_readme, quarto_chapters
+
+ROOT = Path(__file__).resolve().parents[1]
 
 CHROMIUM = next((p for p in map(shutil.which, ('chromium', 'chromium-browser', 'google-chrome')) if p), None)
 FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
@@ -244,8 +246,9 @@ def make_project(folder):
     (folder/'nbs').mkdir(parents=True)
     (folder/'settings.ini').write_text('[DEFAULT]\nlib_name = tiny\nlib_path = tiny\nnbs_path = nbs\ndoc_path = _docs\n'
                                        'title = tiny\nauthor = test\ncopyright = 2026, test\ntst_flags = slow\n')
-    (folder/'_quarto.yml').write_text('project:\n  type: book\nbook:\n  title: "Tiny book"\n  chapters:\n'
-                                      '    - nbs/index.ipynb\n    - nbs/01_demo.ipynb\n    - nbs/02_not_written_yet.ipynb\n')
+    (folder/'nbs'/'_quarto.yml').write_text(   # paths relative to nbs/, as in Quarto
+        'project:\n  type: book\nbook:\n  title: "Tiny book"\n  chapters:\n'
+        '    - index.ipynb\n    - 01_demo.ipynb\n    - 02_not_written_yet.ipynb\n')
     nbformat.write(INDEX, folder/'nbs'/'index.ipynb')
     nbformat.write(DEMO, folder/'nbs'/'01_demo.ipynb')
     return folder
@@ -259,6 +262,18 @@ def tiny_book(tmp_path_factory):
 
 
 # ---------------------------------------------------------------- tests
+def test_one_chapter_list():
+    "nbs/_quarto.yml (what nbdev_docs gives Quarto) is the one list; the build uses it."
+    assert not (ROOT/'_quarto.yml').exists(), "a second chapter list at the root"
+    chapters = quarto_chapters(ROOT)
+    main = [c.path.name for c in chapters if c.part is None]
+    appendices = [c.path.name for c in chapters if c.part == 'Appendices']
+    assert main[0] == 'index.ipynb' and main[-1] == '09_rec_a_sketch.ipynb', main
+    want = ['10_cli.ipynb', '11_book.ipynb', '12_files.ipynb', '13_checks.ipynb']
+    assert appendices[:4] == want, appendices
+    assert all(c.path.parent == ROOT/'nbs' for c in chapters)
+
+
 def test_missing_chapter_is_an_error_when_strict(tmp_path):
     proj = make_project(tmp_path/'p')
     with pytest.raises(FileNotFoundError, match='02_not_written_yet'):

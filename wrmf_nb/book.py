@@ -4,17 +4,58 @@
 
 # %% ../nbs/11_book.ipynb #cd263936
 from __future__ import annotations
-import argparse, ast, base64, configparser, copy, difflib, hashlib, io, json, mimetypes, os, re, shutil
+import argparse, ast, base64, configparser, copy, difflib, hashlib, importlib
+import importlib.util, io, json, mimetypes, os, re, shutil
 import sys, time, tokenize
 from dataclasses import dataclass
 from pathlib import Path
-import nbformat, yaml
 
 # %% auto #0
-__all__ = ['BOOK_CSS', 'FAVICON', 'BOOK_EXTENSIONS', 'Chapter', 'read_quarto', 'quarto_chapters', 'cell_directives',
-           'directive_tags', 'book_cell', 'book_markdown', 'showdoc_parts', 'sig_params', 'showdoc_markdown',
-           'execute_notebook', 'tidy_outputs', 'showdoc_cells', 'find_mathjax', 'copy_mathjax', 'book_config',
-           'book_toc', 'prepare_notebook', 'external_assets', 'build_book', 'readme_markdown', 'make_readme', 'main']
+__all__ = ['BOOK_EXTRA', 'BOOK_MODULES', 'nbformat', 'yaml', 'BOOK_CSS', 'FAVICON', 'BOOK_EXTENSIONS', 'missing_extra',
+           'quarto_file', 'Chapter', 'read_quarto', 'quarto_chapters', 'cell_directives', 'directive_tags', 'book_cell',
+           'book_markdown', 'showdoc_parts', 'sig_params', 'showdoc_markdown', 'execute_notebook', 'tidy_outputs',
+           'showdoc_cells', 'find_mathjax', 'copy_mathjax', 'book_config', 'book_toc', 'prepare_notebook',
+           'external_assets', 'build_book', 'readme_markdown', 'make_readme', 'main']
+
+# %% ../nbs/11_book.ipynb #9f87849f
+BOOK_EXTRA = 'pip install -e ".[book]" in a clone (the wrmf_nb[book] extra)'
+BOOK_MODULES = ('nbformat', 'yaml', 'nbclient', 'ipykernel', 'jupyter_book', 'nbdev')
+
+def _need(name):
+    "Import `name`, one of the book's packages, or say in one line how to install it."
+    try: return importlib.import_module(name)
+    except ImportError:
+        msg = f"building the book needs {name}, which a plain install leaves out"
+        raise ImportError(f"{msg}: {BOOK_EXTRA}") from None
+
+class _Needed:
+    "A `book` extra module, imported on first use (a plain install imports this one)."
+    def __init__(self, name): self._name = name
+    def __getattr__(self, attr): return getattr(_need(self._name), attr)
+
+nbformat, yaml = _Needed('nbformat'), _Needed('yaml')
+
+# %% ../nbs/11_book.ipynb #837d0f27
+def _absent(name):
+    try: return importlib.util.find_spec(name) is None
+    except (ImportError, ValueError): return True
+
+def missing_extra()->list[str]:
+    "The `book` extra's packages that cannot be imported here (none in a dev install)."
+    return [m for m in BOOK_MODULES if _absent(m)]
+
+# %% ../nbs/11_book.ipynb #5beb70af
+def _settings(root):
+    "The `[DEFAULT]` section of the project's `settings.ini` ({} if there is none)."
+    p = Path(root)/'settings.ini'
+    if not p.exists(): return {}
+    cp = configparser.ConfigParser(interpolation=None); cp.read(p, encoding='utf-8')
+    return dict(cp['DEFAULT'])
+
+def quarto_file(root='.', # the project's root folder
+               )->Path:
+    "The one chapter list: `_quarto.yml` in the notebooks folder (nbdev_docs reads it)."
+    return Path(root)/_settings(root).get('nbs_path', 'nbs')/'_quarto.yml'
 
 # %% ../nbs/11_book.ipynb #b79b3b22
 @dataclass
@@ -25,27 +66,32 @@ class Chapter:
 
 def read_quarto(root='.', # the project's root folder
                )->dict:
-    "The parsed `_quarto.yml` of the project at `root`."
-    p = Path(root)/'_quarto.yml'
-    if not p.exists(): raise FileNotFoundError(f"{p}: not found; the book's chapter list lives in _quarto.yml (book.chapters)")
+    "The parsed `nbs/_quarto.yml` of the project at `root`."
+    p = quarto_file(root)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: not found; the book is built in a clone of the "
+                                "project, from its chapter list nbs/_quarto.yml")
     return yaml.safe_load(p.read_text(encoding='utf-8')) or {}
 
 # %% ../nbs/11_book.ipynb #5fef0a6c
+def _entry_file(e): return e if isinstance(e, str) else (e.get('file') or e.get('href'))
+
 def quarto_chapters(root='.', # the project's root folder
-                    cfg:dict|None=None, # the parsed `_quarto.yml` (read from `root` if None)
+                    cfg:dict|None=None, # the parsed `nbs/_quarto.yml` (None: read it)
                    )->list[Chapter]:
-    "The book's chapters, in order, from `book.chapters` (and `book.appendices`) of `_quarto.yml`."
+    "The pages in order: `book.chapters`, then `book.appendices`, of `nbs/_quarto.yml`."
     root = Path(root).resolve()
     if cfg is None: cfg = read_quarto(root)
-    book = cfg.get('book') or {}
-    if not book.get('chapters'): raise ValueError(f"{root/'_quarto.yml'}: `book.chapters` is missing or empty")
-    out = []
+    src, book, out = quarto_file(root), cfg.get('book') or {}, []
+    if not book.get('chapters'):
+        raise ValueError(f"{src}: `book.chapters` is missing or empty")
     def add(entries, part):
         for e in entries or []:
-            if isinstance(e, str): out.append(Chapter(root/e, part))
-            elif isinstance(e, dict) and 'chapters' in e: add(e['chapters'], str(e.get('part') or '') or None)
-            elif isinstance(e, dict) and (e.get('file') or e.get('href')): out.append(Chapter(root/(e.get('file') or e['href']), part))
-            else: raise ValueError(f"{root/'_quarto.yml'}: cannot read the chapter entry {e!r}")
+            if isinstance(e, dict) and 'chapters' in e:
+                add(e['chapters'], str(e.get('part') or '') or None)
+            elif isinstance(e, (str, dict)) and _entry_file(e):
+                out.append(Chapter(src.parent/_entry_file(e), part))  # relative to nbs/
+            else: raise ValueError(f"{src}: cannot read the chapter entry {e!r}")
     add(book['chapters'], None)
     add(book.get('appendices'), 'Appendices')
     return out
@@ -237,17 +283,12 @@ def showdoc_markdown(parts:dict, # as returned by `showdoc_parts`
     return '\n'.join(out).rstrip() + '\n'
 
 # %% ../nbs/11_book.ipynb #808ea9e4
-def _settings(root):
-    p = Path(root)/'settings.ini'
-    if not p.exists(): return {}
-    cp = configparser.ConfigParser(interpolation=None); cp.read(p, encoding='utf-8')
-    return dict(cp['DEFAULT'])
-
 def _lib_hash(root):
-    "A hash of the package's source files, so that cached outputs go stale when the code changes."
+    "A hash of the package's code and data: cached outputs go stale when they change."
     h = hashlib.sha256()
     lib = Path(root)/_settings(root).get('lib_path', 'wrmf_nb')
-    for p in sorted(lib.rglob('*.py')) if lib.is_dir() else []:
+    files = [p for p in lib.rglob('*') if p.suffix in ('.py', '.json')]  # + saved grid
+    for p in sorted(files):
         h.update(str(p.relative_to(lib)).encode()); h.update(p.read_bytes())
     return h.hexdigest()
 
@@ -522,7 +563,7 @@ def _safe_out(out, root):
         raise ValueError(f"{out} exists and is not a previous book build (no .buildinfo); remove it or pick another --out")
     return out
 
-def build_book(root='.', # the project's root folder (holds `_quarto.yml`)
+def build_book(root='.', # the project's root folder (holds `settings.ini`)
                out='_docs', # where the HTML goes (relative to `root`); nbdev's `doc_path`
                execute:bool=True, # run the notebooks at build time
                timeout:int=1800, # seconds allowed per cell
@@ -534,7 +575,7 @@ def build_book(root='.', # the project's root folder (holds `_quarto.yml`)
                readme:str|None=None, # 'write' or 'check' README.md from the executed front page
                quiet:bool=False, # print less
               )->dict:
-    "Build the book listed in `_quarto.yml` with Jupyter Book into `out`; returns what was built."
+    "Build the book of `nbs/_quarto.yml` with Jupyter Book into `out`: what was built."
     t0 = time.time()
     root = Path(root).resolve()
     out = _safe_out(root/out, root)
@@ -548,7 +589,8 @@ def build_book(root='.', # the project's root folder (holds `_quarto.yml`)
     if odd: raise ValueError("only notebooks and .md pages can be built without Quarto: " + ', '.join(str(c.path) for c in odd))
     missing = [c for c in chapters if not c.path.exists()]
     if missing:
-        msg = "chapters listed in _quarto.yml but not found: " + ', '.join(str(c.path.relative_to(root)) for c in missing)
+        msg = "chapters listed in nbs/_quarto.yml but not found: " + ', '.join(
+            str(c.path.relative_to(root)) for c in missing)
         if strict or missing[0] is chapters[0]: raise FileNotFoundError(msg)
         print(f"WARNING: {msg} (left out of the book)", file=sys.stderr, flush=True)
         chapters = [c for c in chapters if c.path.exists()]
@@ -683,14 +725,17 @@ def make_readme(root='.', # the project's root folder
 def main(argv=None, # command-line arguments (default: `sys.argv[1:]`)
         )->int:
     "Command line of `wrmf-nb book`: build the book and/or README.md; returns the exit status."
-    ap = argparse.ArgumentParser(prog='wrmf-nb book', description="Build the executed HTML book (jupyter-book 1.x) listed in _quarto.yml, and README.md from nbs/index.ipynb.")
-    ap.add_argument('--root', default='.', help="project root holding _quarto.yml (default: .)")
+    desc = ("Build the executed HTML book (jupyter-book 1.x) listed in nbs/_quarto.yml,"
+            " and README.md from nbs/index.ipynb.")
+    ap = argparse.ArgumentParser(prog='wrmf-nb book', description=desc)
+    ap.add_argument('--root', default='.', help="project root: a clone (default: .)")
     ap.add_argument('--out', default=None, help="output folder, relative to the root (default: doc_path of settings.ini, _docs)")
     ap.add_argument('--no-execute', action='store_true', help="do not run the notebooks (pages show no outputs)")
     ap.add_argument('--timeout', type=int, default=1800, help="seconds allowed per cell (default: 1800)")
     ap.add_argument('--skip-flags', nargs='*', default=[], metavar='FLAG', help="do not run cells with these test flags, e.g. slow")
     ap.add_argument('--no-cache', action='store_true', help="re-run every notebook even if it is unchanged")
-    ap.add_argument('--strict', action='store_true', help="fail if a chapter listed in _quarto.yml is missing")
+    ap.add_argument('--strict', action='store_true',
+                    help="fail if a chapter listed in nbs/_quarto.yml is missing")
     ap.add_argument('--only', nargs='*', default=None, metavar='CHAPTER', help="build only these chapters (plus the front page)")
     ap.add_argument('--build-dir', default=None, help="staging/cache folder (default: _build/book)")
     ap.add_argument('--readme-only', action='store_true', help="only write README.md from nbs/index.ipynb")
@@ -698,6 +743,10 @@ def main(argv=None, # command-line arguments (default: `sys.argv[1:]`)
     ap.add_argument('--no-readme', action='store_true', help="leave README.md alone")
     ap.add_argument('-q', '--quiet', action='store_true', help="print less")
     a = ap.parse_args(argv)
+    if gone := missing_extra():
+        gone = ', '.join(gone)
+        print(f"wrmf-nb book: {gone} not installed; {BOOK_EXTRA}", file=sys.stderr)
+        return 2
     root = Path(a.root)
     try:
         if a.readme_only or a.check_readme:

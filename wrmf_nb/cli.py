@@ -405,9 +405,11 @@ def cmd_fetch(args)->int:
     return 0
 
 def cmd_book(argv)->int:
-    "wrmf-nb book: hand the arguments to `wrmf_nb.book.main`."
+    "wrmf-nb book: hand the arguments to `wrmf_nb.book.main` (it checks the extra)."
     try: from wrmf_nb.book import main as book_main
-    except ImportError as e: raise CliError(f'the book builder is not available ({_first_line(e)})') from None
+    except ImportError as e:
+        raise CliError(f'the book builder is not available ({_first_line(e)}); '
+                       'pip install -e ".[book]" in a clone') from None
     try: rc = book_main(list(argv))
     except SystemExit as e: rc = e.code
     return rc if isinstance(rc, int) else (0 if rc is None else 1)
@@ -752,7 +754,8 @@ def build_parser()->argparse.ArgumentParser:
                        help=argparse.SUPPRESS)           # also after the sub-command
         options(p)
         p.set_defaults(func=globals()[func])     # looked up now: tests may replace it
-    sub.add_parser('book', help='build the book (wrmf-nb book --help)', add_help=False)
+    sub.add_parser('book', add_help=False,
+                   help='build the book, in a clone (wrmf-nb book --help)')
     return parser
 
 # %% ../nbs/10_cli.ipynb #b9074b21

@@ -619,7 +619,6 @@ POST_GRID = {'num_factors': [10, 20, 40, 80, 120],
              'regularization': [0.0, 1e-5, 1e-3, 1e-1, 1e1, 1e2],
              'alpha': [1, 10, 50, 100, 500, 1000]}
 SMALL_GRID = {'num_factors': [10, 40], 'regularization': [0.01, 100.0], 'alpha': [1, 10, 100]}
-GRID_RESULTS = 'data/grid_sketchfab_synthetic.json'
 
 def small_grid_results(epochs=range(2, 40, 4), n_jobs:int=1)->tuple:
     "A quick stand-in for the full grid: SMALL_GRID on small synthetic data (a few seconds): (curves, meta)."
@@ -634,14 +633,26 @@ def small_grid_results(epochs=range(2, 40, 4), n_jobs:int=1)->tuple:
             'epochs': list(epochs), 'patk': 5, 'test_users': len(users), 'seconds': time.perf_counter() - t0}
     return curves, meta
 
-def load_grid_results(path=GRID_RESULTS,     # saved results of benchmarks/bench_grid.py
-                      fallback:bool=True,    # compute the small grid when the file is missing
-                     )->tuple:
-    "The saved full-grid results if `path` exists, else the small grid computed now: (curves, meta)."
-    if Path(path).exists():
+# %% ../nbs/05_search.ipynb #b8ed2a9d
+GRID_RESULTS = 'grid_sketchfab_synthetic.json'  # wrmf_nb/data/, from bench_grid.py
+
+def _load_grid(path:Path, name:str, fallback:bool)->tuple:
+    if path.exists():
         curves, meta = load_curves(path)
-        meta = {'source': f'saved results ({path})', **meta}
-    elif fallback: curves, meta = small_grid_results()
-    else: raise FileNotFoundError(f"{path} not found: run benchmarks/bench_grid.py to make it")
+        meta = {'source': f'saved results ({name})', **meta}
+    elif fallback:
+        print(f"{name} not found: computing the small grid instead (fallback=True)")
+        curves, meta = small_grid_results()
+    else: raise FileNotFoundError(f"{name}: no saved grid results; make them with "
+                                  "benchmarks/bench_grid.py, or pass fallback=True")
     print(f"{len(curves)} configurations: {meta['source']}")
     return curves, meta
+
+def load_grid_results(path=None,  # a results file (None: the saved grid, package data)
+                      fallback:bool=False,  # if missing: the small grid, computed now
+                     )->tuple:
+    "The grid saved by benchmarks/bench_grid.py (or the file `path`): (curves, meta)."
+    if path is not None: return _load_grid(Path(path), str(path), fallback)
+    from importlib.resources import as_file, files
+    with as_file(files('wrmf_nb')/'data'/GRID_RESULTS) as p:  # wherever wrmf_nb is
+        return _load_grid(p, f'wrmf_nb/data/{GRID_RESULTS}', fallback)
