@@ -196,3 +196,17 @@ def test_outputs_are_replaced_whole(capsys, tmp_path):
                    '--out', str(m))[0] == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ['curves.csv', 'm']
     assert sorted(p.name for p in m.iterdir()) == ['ids.json', 'likes.npz', 'model.npz']
+
+
+def test_confidence_options(capsys, tmp_path):
+    "fit --confidence log --epsilon E is saved with the model; grid --confidence linear log makes it a grid key."
+    from wrmf_nb.cli import load_fitted
+    assert main(['fit', '--synthetic', 'tiny', '--factors', '4', '--iterations', '2', '-q', '--confidence', 'log',
+                 '--epsilon', '2.5', '--out', str(tmp_path / 'm')]) == 0
+    model, _, _ = load_fitted(tmp_path / 'm')
+    assert (model.confidence, model.epsilon) == ('log', 2.5)
+    capsys.readouterr()
+    assert main(['grid', '--synthetic', 'tiny', '--factors', '4', '--alpha', '1', '--confidence', 'linear', 'log',
+                 '--epochs', '2', '4', '2', '-q', '--out', str(tmp_path / 'c.csv')]) == 0
+    import pandas as pd
+    assert sorted(pd.read_csv(tmp_path / 'c.csv')['confidence'].unique()) == ['linear', 'log']

@@ -53,6 +53,8 @@ def _positive_int(s): return _number(s, int, lambda v: v >= 1, 'a whole number >
 def _count(s): return _number(s, int, lambda v: v >= 0, 'a whole number >= 0')
 def _non_negative(s):
     return _number(s, float, lambda v: _finite(v) and v >= 0, 'a finite number >= 0')
+def _positive(s):
+    return _number(s, float, lambda v: _finite(v) and v > 0, 'a finite number > 0')
 def _seconds(s): return _number(s, float, lambda v: _finite(v) and v > 0, 'seconds > 0')
 def _fraction(s): return _number(s, float, lambda v: 0 < v <= 1, 'a fraction in (0, 1]')
 def _jobs(s): return _number(s, int, lambda v: v >= 1 or v == -1, 'a number >= 1 or -1')
@@ -255,7 +257,8 @@ def _model_from_args(args, **extra):
     "An ALS model with the hyper-parameters given on the command line."
     from wrmf_nb.als import ALS
     return ALS(num_factors=args.factors, regularization=args.regularization, alpha=args.alpha,
-               iterations=args.iterations, solver=args.solver, random_state=args.seed, **extra)
+               iterations=args.iterations, solver=args.solver, random_state=args.seed,
+               confidence=args.confidence, epsilon=args.epsilon, **extra)
 
 def cmd_fit(args)->int:
     "wrmf-nb fit: train one model on all the likes and save it."
@@ -357,7 +360,7 @@ def run_grid(args, likes, param_grid, epochs, verbose=False):
     from wrmf_nb.als import ALS
     try: train, test, user_index = train_test_split(likes, args.split_count, fraction=args.fraction, seed=args.seed)
     except ValueError as e: raise CliError(f'cannot split the likes: {_first_line(e)}') from None
-    base = ALS(random_state=args.seed)
+    base = ALS(random_state=args.seed, epsilon=getattr(args, 'epsilon', 1.0))
     if not getattr(args, 'quiet', False): _say_if_compiling(base.solver)
     curves = grid_search_learning_curve(base, train, test, param_grid, user_index=user_index, patk=args.k,
                                         epochs=epochs, n_jobs=args.jobs, checkpoint=getattr(args, 'checkpoint', None),
@@ -373,6 +376,7 @@ def cmd_grid(args)->int:
                             encoding=args.encoding)
     lim, maps, likes = prepare(df, args.min_user_likes, args.min_model_likes, verbose=not args.quiet)
     grid = {'num_factors': args.factors, 'regularization': args.regularization, 'alpha': args.alpha}
+    if args.confidence: grid['confidence'] = args.confidence
     t0 = time.perf_counter()
     curves, *_ = run_grid(args, likes, grid, epochs, verbose=args.verbose)
     print(f'\n{len(curves)} configurations in {time.perf_counter() - t0:.1f}s\n')
@@ -582,6 +586,15 @@ def _split_args(p):
                    help='configurations trained in parallel (-1: one per core)' + _D)
 
 # %% ../nbs/10_cli.ipynb #6cf53fea
+def _confidence_args(g, several:bool=False):
+    "--confidence (one form, or several as a grid key) and --epsilon."
+    kw = dict(nargs='+', default=None, help="confidence forms to compare (default: linear)") \
+        if several else dict(default='linear', help="c = 1 + alpha*d, or 'log': "
+                                                     "c = 1 + alpha*log(1 + d/epsilon)" + _D)
+    g.add_argument('--confidence', choices=['linear', 'log'], **kw)
+    g.add_argument('--epsilon', type=_positive, default=1.0, metavar='E',
+                   help='count scale of the log confidence' + _D)
+
 def _flag(p, name, help):
     "An on/off option."
     p.add_argument(name, action='store_true', help=help)
@@ -609,6 +622,7 @@ def _fit_args(p):
                    help='lambda' + _D)
     g.add_argument('--alpha', type=_non_negative, default=40.0, metavar='A',
                    help='confidence scale: c = 1 + alpha * likes' + _D)
+    _confidence_args(g)
     g.add_argument('--iterations', type=_positive_int, default=15, metavar='N',
                    help='ALS sweeps' + _D)
     g.add_argument('--solver', choices=['cg', 'cholesky'], default='cg',
@@ -627,6 +641,7 @@ def _grid_args(p):
                    metavar='LAMBDA', help='values of regularization (default: 0.1)')
     g.add_argument('--alpha', type=_non_negative, nargs='+', default=[10.0, 50.0],
                    metavar='A', help='values of alpha (default: 10 50)')
+    _confidence_args(g, several=True)
     g.add_argument('--epochs', type=_positive_int, nargs=3, default=[2, 20, 2],
                    metavar=('START', 'STOP', 'STEP'),
                    help='measure at epochs START, START+STEP, ..., STOP '
