@@ -12,8 +12,8 @@ import numba
 from numba import njit
 from threadpoolctl import ThreadpoolController
 
-from ._kernels import (_fetch_add, run_workers, _sq_cross, _rank_worker,
-                              _topk_worker, _topk_stats, _hits)
+from ._kernels import _fetch_add, run_workers, _sq_cross, _hits
+from ._kernels import _rank_worker, _topk_worker, _topk_stats
 
 # %% auto #0
 __all__ = ['dense_mse', 'calculate_mse', 'calculate_mses', 'dense_user_metrics', 'user_metrics', 'precision_at_k',
@@ -67,7 +67,6 @@ def _users(user_index, n_users):
     return u.astype(np.int64)
 
 _BLAS = None
-_PARALLEL_CELLS = 2_000_000    # below this many scores (or factor entries x 8), one thread beats waking several
 
 def _blas_threads(n:int):
     "Context manager limiting the BLAS libraries to `n` threads (the metrics use numba's thread count)."
