@@ -14,35 +14,42 @@ on a shared machine this keeps a burst of outside load from landing on one entry
 import argparse, time
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 from wrmf_nb.data import synthetic_likes, threshold_likes, likes_matrix
 from wrmf_nb.split import train_test_split
 from wrmf_nb.als import ALS
 from wrmf_nb import metrics
+from wrmf_nb._kernels import _fetch_add, run_workers
 from wrmf_nb.metrics import calculate_mses, precision_at_k, precisions_at_k, ranking_metrics
 
 
-@njit(parallel=True)
-def _scores_only(X, tiles, users, B, nchunks, sink):
-    "Every score of every user in `users`, in the blocks and tiles of the metrics' tiled kernel, and nothing else."
-    n, f, T = users.shape[0], X.shape[1], tiles.shape[2]
-    nblocks = (n + B - 1) // B
-    for c in prange(nchunks):
-        Xb, S = np.zeros((B, f), X.dtype), np.empty((B, T), X.dtype)
-        for blk in range(c * nblocks // nchunks, (c + 1) * nblocks // nchunks):
-            lo, hi = blk * B, min(n, (blk + 1) * B)
-            for r in range(lo, hi): Xb[r - lo] = X[users[r]]
-            for tl in range(tiles.shape[0]): np.dot(Xb, tiles[tl], S)
-        sink[c] = S[0, 0]
+_TILE, _BLOCK = 256, 256    # items per tile, users per block: a block's scores for a tile stay in cache
+
+
+@njit(nogil=True)
+def _scores_worker(X, tiles, users, B, counter, S):
+    "One worker: every score of the next unclaimed block of B users, tile by tile, and nothing else."
+    n, f = users.shape[0], X.shape[1]
+    Xb = np.zeros((B, f), X.dtype)
+    while True:
+        lo = _fetch_add(counter, B)
+        if lo >= n: break
+        for r in range(lo, min(n, lo + B)): Xb[r - lo] = X[users[r]]
+        for tl in range(tiles.shape[0]): np.dot(Xb, tiles[tl], S)
 
 
 def scores_only(model, users):
+    "The floor of any exact AUC: every score of every user in `users`, in the workers of wrmf_nb."
     X, Y = metrics._vectors(model)
-    n, threads = len(users), numba.get_num_threads()
-    B = max(1, min(metrics._FULL_BLOCK, -(-n // (2 * threads))))
-    nchunks = max(1, min(-(-n // B), 4 * threads))
+    n, f = Y.shape
+    nt = -(-n // _TILE)
+    P = np.zeros((nt * _TILE, f), Y.dtype); P[:n] = Y
+    tiles = np.ascontiguousarray(P.reshape(nt, _TILE, f).transpose(0, 2, 1))
+    users, threads = np.asarray(users, dtype=np.int64), numba.get_num_threads()
+    B = max(1, min(_BLOCK, -(-len(users) // (2 * threads))))
+    counter, S = np.zeros(1, np.int64), np.empty((threads, B, _TILE), X.dtype)
     with metrics._blas_threads(1):
-        _scores_only(X, metrics._item_tiles(Y), np.asarray(users, dtype=np.int64), B, nchunks, np.empty(nchunks, X.dtype))
+        run_workers(threads, lambda w: _scores_worker(X, tiles, users, B, counter, S[w]))
 
 
 def post_precision_at_k(model, ratings, k, user_index):

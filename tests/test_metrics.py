@@ -45,7 +45,7 @@ def post_precision_at_k(model, ratings, k, user_index):
 def test_user_metrics_equal_dense_reference(trial):
     rng = np.random.default_rng(trial)
     m, R, E, ui = random_case(rng, trial)
-    for k in (1, 2, 5, 17, 500):
+    for k in (1, 2, 5, 17, 100, 500):
         for ex in (None, E):
             fast, ref = user_metrics(m, R, k, ui, ex), dense_user_metrics(m, R, k, ui, ex)
             pd.testing.assert_frame_equal(fast, ref, check_exact=False, atol=1e-9, rtol=0)
@@ -58,15 +58,17 @@ def test_averages_and_post_definition(trial):
     d = dense_user_metrics(m, R, 5, ui)
     assert precision_at_k(m, R, 5, ui) == pytest.approx(d.precision.mean(), abs=1e-12)
     assert precision_at_k(m, R, 5, ui) == pytest.approx(post_precision_at_k(m, R, 5, ui), abs=1e-12)
-    got, ok = ranking_metrics(m, R, 5, ui, E), None
-    d = dense_user_metrics(m, R, 5, ui, E)
-    ok = d.n_relevant > 0
-    for key, col in (('precision', 'precision'), ('recall', 'recall'), ('map', 'ap'), ('ndcg', 'ndcg')):
-        exp = d[col][ok].mean() if ok.any() else np.nan
-        assert got[key] == pytest.approx(exp, abs=1e-9, nan_ok=True)
-    auc = d.auc[ok].dropna()
-    assert got['auc'] == pytest.approx(auc.mean() if len(auc) else np.nan, abs=1e-9, nan_ok=True)
-    assert precisions_at_k(m, [R, E], 5, ui) == pytest.approx([precision_at_k(m, R, 5, ui), precision_at_k(m, E, 5, ui)])
+    for ex in (None, E):
+        got, d = ranking_metrics(m, R, 5, ui, ex), dense_user_metrics(m, R, 5, ui, ex)
+        ok = d.n_relevant > 0
+        assert precision_at_k(m, R, 5, ui, ex) == pytest.approx(d.precision.mean(), abs=1e-9)
+        for key, col in (('precision', 'precision'), ('recall', 'recall'), ('map', 'ap'), ('ndcg', 'ndcg')):
+            exp = d[col][ok].mean() if ok.any() else np.nan
+            assert got[key] == pytest.approx(exp, abs=1e-9, nan_ok=True)
+        auc = d.auc[ok].dropna()
+        assert got['auc'] == pytest.approx(auc.mean() if len(auc) else np.nan, abs=1e-9, nan_ok=True)
+        assert precisions_at_k(m, [R, E], 5, ui, ex) == pytest.approx(
+            [precision_at_k(m, R, 5, ui, ex), precision_at_k(m, E, 5, ui, ex)], abs=1e-12)
 
 
 def test_float32_integer_factors_exact():
@@ -135,6 +137,16 @@ def test_user_index_conventions():
 
 
 @pytest.mark.parametrize('dtype', [np.float64, np.float32])
+def test_mse_equals_dense_on_a_bigger_random_case(dtype):
+    rng = np.random.default_rng(0)
+    m = model_of(rng.normal(size=(300, 8)).astype(dtype), rng.normal(size=(200, 8)).astype(dtype))
+    R = sp.random(300, 200, density=0.05, random_state=1, format='csr')
+    ui = sorted(rng.choice(300, 60, replace=False).tolist())
+    assert calculate_mse(m, R) == pytest.approx(dense_mse(m, R), rel=1e-9)
+    assert calculate_mse(m, R, ui) == pytest.approx(dense_mse(m, R, ui), rel=1e-9)
+
+
+@pytest.mark.parametrize('dtype', [np.float64, np.float32])
 def test_mse_equals_dense(dtype):
     rng = np.random.default_rng(9)
     m = model_of(rng.normal(size=(80, 6)).astype(dtype), rng.normal(size=(70, 6)).astype(dtype))
@@ -147,7 +159,8 @@ def test_mse_equals_dense(dtype):
         assert calculate_mse(m, R, ui) == pytest.approx(((R.toarray()[rows] - P[rows]) ** 2).mean(), rel=1e-10)
 
 
-def test_thread_count_does_not_change_results():
+def test_thread_count_does_not_change_results(monkeypatch):
+    monkeypatch.setattr(metrics, '_PARALLEL_CELLS', 0)          # several workers even on this small case
     rng = np.random.default_rng(11)
     m = model_of(rng.normal(size=(300, 8)), rng.normal(size=(400, 8)))
     R = sp.random(300, 400, density=0.05, random_state=1, format='csr')
@@ -176,12 +189,18 @@ def test_errors_name_the_problem():
         precision_at_k(m, sp.csr_matrix((3, 5)))
     with pytest.raises(ValueError, match='exclude is 2 x 4'):
         ranking_metrics(m, R, exclude=sp.csr_matrix((2, 4)))
+    with pytest.raises(ValueError, match='k must be a positive integer, got 0'):
+        precision_at_k(m, R, k=0)
     with pytest.raises(ValueError, match='k must be a positive integer'):
         ranking_metrics(m, R, k=2.5)
+    with pytest.raises(IndexError, match=r'user_index\[0\] = 5 is out of range'):
+        precision_at_k(m, R, user_index=[5])
     with pytest.raises(ValueError, match='k must be a positive integer'):
         precision_at_k(m, R, k=True)
     with pytest.raises(ValueError, match='fit the model first'):
         calculate_mse(SimpleNamespace(), R)
+    with pytest.raises(ValueError, match='fit the model first'):
+        ranking_metrics(SimpleNamespace(), R)
     with pytest.raises(ValueError, match='item_vectors holds a non-finite value at row 1, column 0'):
         precision_at_k(model_of(np.ones((3, 2)), np.array([[1, 1], [np.inf, 0], [0, 0], [1, 1]])), R)
     with pytest.raises(MemoryError, match='too big for the reference'):
@@ -235,11 +254,11 @@ def test_top_k_shortcut_on_a_fitted_model():
         np.testing.assert_array_equal(fast, full)
 
 
-@pytest.mark.parametrize('tile', [1, 3, 16])
-def test_tiled_ranking_equals_dense_reference(monkeypatch, tile):
-    "The tile-by-tile kernel (relevant items' scores from packed tiles, excluded items taken out tile by tile) is exact."
-    monkeypatch.setattr(metrics, '_TILE', tile)
-    rng = np.random.default_rng(100 + tile)
+def test_full_ranking_in_small_blocks_on_two_workers_equals_dense_reference(monkeypatch):
+    "Many small blocks claimed by two workers: every number still matches the reference."
+    monkeypatch.setattr(metrics, '_BLOCK_BYTES', 1)              # blocks of 4 users
+    monkeypatch.setattr(metrics, '_n_workers', lambda n, B, m: 2)
+    rng = np.random.default_rng(101)
     for trial in range(24):
         m, R, E, ui = random_case(rng, trial)
         for k in (1, 4, 30):
@@ -248,26 +267,30 @@ def test_tiled_ranking_equals_dense_reference(monkeypatch, tile):
                                               check_exact=False, atol=1e-9, rtol=0)
 
 
-def test_tiled_kernel_hands_back_no_user_on_a_fitted_model():
-    "On float32 ALS factors the packed-tile scores match the tiles' bit for bit: nobody needs the row-by-row path."
+@pytest.mark.parametrize('want_auc', [True, False])
+@pytest.mark.parametrize('dtype', [np.float64, np.float32])
+def test_one_and_two_workers_give_identical_results(monkeypatch, want_auc, dtype):
+    "The workers claim blocks in any order; each user's result depends on its block only, so the bits agree."
     from wrmf_nb.als import ALS
-    R = sp.random(600, 1500, density=0.02, random_state=1, format='csr'); R.data[:] = 1
-    model = ALS(num_factors=16, iterations=2, random_state=0).fit(R)
-    X, Y = metrics._vectors(model)
-    users, n, k = np.arange(600, dtype=np.int64), 600, 5
-    res, top, redo = np.zeros((n, 6)), np.full((n, k), -1, np.int64), np.zeros(n, np.uint8)
-    i64 = lambda a: a.astype(np.int64)
-    E = sp.csr_matrix(R.shape)
-    metrics._tiled_kernel_serial(X, metrics._item_tiles(Y), Y.shape[0], users, i64(R.indptr), i64(R.indices),
-                                 i64(E.indptr), i64(E.indices), k, 64, 1, res, top, redo)
-    assert redo.sum() == (np.diff(R.indptr) > metrics._FEW).sum()
-    np.testing.assert_allclose(res[redo == 0], dense_user_metrics(model, R, k).to_numpy()[redo == 0, 1:7], atol=1e-9)
+    R = sp.random(700, 1300, density=0.02, random_state=3, format='csr'); R.data[:] = 1
+    model = ALS(num_factors=12, iterations=2, random_state=0, dtype=dtype).fit(R)
+    E = sp.random(700, 1300, density=0.02, random_state=4, format='csr')
+    out = {}
+    for n_workers in (1, 2):
+        monkeypatch.setattr(metrics, '_n_workers', lambda n, B, m: n_workers)
+        out[n_workers] = metrics._rank(model, R, 7, None, E, want_auc)[1:]
+    for one, two in zip(out[1], out[2]): np.testing.assert_array_equal(one, two)
 
 
-@pytest.mark.parametrize('name', ['_rank_kernel', '_topk_kernel', '_tiled_kernel'])
-def test_serial_twins_have_cache_files_of_their_own(name):
-    "A serial twin sharing the parallel kernel's cache file would be loaded in its place (or the other way round)."
-    par, ser = getattr(metrics, name), getattr(metrics, name + '_serial')
-    assert ser.py_func.__code__ is par.py_func.__code__                       # the same code...
-    assert ser._cache._cache_file._index_name != par._cache._cache_file._index_name   # ...cached apart
-    assert not ser.targetoptions.get('parallel') and par.targetoptions.get('parallel')
+def test_top_n_one_and_two_workers_give_identical_results(monkeypatch):
+    "Chapter 7's top_n shares the top-list step: its rows, claimed by two workers, agree bit for bit."
+    from wrmf_nb import similar
+    S = np.random.default_rng(0).integers(0, 50, (300, 4000)).astype(np.float32)   # many ties
+    monkeypatch.setattr(similar, '_PARALLEL_SCORES', 0)
+    prev = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1); one = similar.top_n(S, 20)
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS)); two = similar.top_n(S, 20)
+    finally: numba.set_num_threads(prev)
+    np.testing.assert_array_equal(one[0], two[0]); np.testing.assert_array_equal(one[1], two[1])
+    np.testing.assert_array_equal(one[0], np.argsort(-S, axis=1, kind='stable')[:, :20])

@@ -241,3 +241,300 @@ def _sweep_worker(indptr, indices, data, X, Y, G, alpha, eps, cg_steps, blocks, 
             rows = indices[lo:hi]
             if cg_steps is None: _cholesky_row(rows, alpha_d, Y, G, x, A, r)
             else: _cg_row(rows, alpha_d, Y, G, x, cg_steps, r, p, Ap)
+
+# %% ../nbs/04_metrics.ipynb #d74e2534
+@njit(cache=True, fastmath={'reassoc'})   # reassoc: float64 dot products in SIMD
+def _sq_cross(X, Y, users, ptr, idx, data, out):
+    "out[r] = (sum r_ui^2, sum r_ui x_u.y_i) over row users[r]'s non-zeros, in float64."
+    f = X.shape[1]
+    for r in range(users.shape[0]):
+        u = users[r]
+        sq, cross = 0.0, 0.0
+        for p in range(ptr[u], ptr[u + 1]):
+            v, j, s = np.float64(data[p]), idx[p], 0.0
+            for ff in range(f):    # np.float64, not float(), which would keep float32
+                s += np.float64(X[u, ff]) * np.float64(Y[j, ff])
+            sq += v * v; cross += v * s
+        out[r, 0], out[r, 1] = sq, cross
+
+# %% ../nbs/04_metrics.ipynb #15620865
+@njit(cache=True, inline='always')
+def _before(s1, i1, s2, i2):
+    "Does (score s1, item i1) rank before (s2, i2)? Higher score, lower index on ties."
+    return s1 > s2 or (s1 == s2 and i1 < i2)
+
+# %% ../nbs/04_metrics.ipynb #1c8ff324
+@njit(cache=True, inline='always')
+def _push(ts, ti, s, j):
+    "Insert item j (score s) in top list ts/ti (best first; empty: ti=-1) if it fits."
+    p = ts.shape[0] - 1
+    if ti[p] >= 0 and not _before(s, j, ts[p], ti[p]): return
+    while p > 0 and (ti[p - 1] < 0 or _before(s, j, ts[p - 1], ti[p - 1])):
+        ts[p] = ts[p - 1]; ti[p] = ti[p - 1]; p -= 1
+    ts[p] = s; ti[p] = j
+
+# %% ../nbs/04_metrics.ipynb #76fee931
+_FEW = 32        # up to this many relevant items, the AUC counts with one scan each
+_CHUNK = 2048    # items per stretch of a user's scores: 8 KB, stays in the L1 cache
+
+@njit(cache=True, inline='always')
+def _count_after(sc, j0, j1, i, s, acc):
+    "How many items of sc[j0:j1] other than i rank after item i (score s)."
+    acc[0] = 0       # an int32 cell from the caller: keeps the SIMD loop 8 lanes wide
+    if j1 <= i:
+        for j in range(j0, j1): acc[0] += sc[j] < s
+    elif j0 > i:
+        for j in range(j0, j1): acc[0] += sc[j] <= s
+    else:
+        for j in range(j0, i): acc[0] += sc[j] < s
+        for j in range(i + 1, j1): acc[0] += sc[j] <= s
+    return acc[0]
+
+# %% ../nbs/04_metrics.ipynb #47affa80
+@njit(cache=True, inline='always')
+def _auc_few(sc, pi, cnt, npos, exc_idx, e0, e1):
+    "Pairs (relevant i, negative j), i first, from cnt[q] = items after relevant pi[q]."
+    correct = 0
+    for q in range(npos):
+        i = pi[q]
+        correct += cnt[q]
+        for p in range(e0, e1):                  # excluded items are no candidates
+            if _before(sc[i], i, sc[exc_idx[p]], exc_idx[p]): correct -= 1
+    return correct - npos * (npos - 1) // 2      # pairs of relevant items: no negatives
+
+# %% ../nbs/04_metrics.ipynb #31ea9a1e
+@njit(cache=True)
+def _auc_many(sc, mark, r0, r1, rel_idx, nrel):
+    "Correctly ordered (relevant, negative) pairs, for many relevant items (mark 1)."
+    ps, pi = np.empty(nrel, sc.dtype), np.empty(nrel, np.int64)
+    q = 0
+    for p in range(r0, r1):
+        j = rel_idx[p]
+        if mark[j] == 1:
+            ps[q] = sc[j]; pi[q] = j; q += 1
+    order = np.argsort(-ps, kind='mergesort')  # score descending; stable: index order
+    ps, pi = ps[order], pi[order]
+    correct = 0
+    for j in range(sc.shape[0]):
+        if mark[j] != 0: continue
+        s = sc[j]
+        if s < ps[nrel - 1]:                   # below every relevant item
+            correct += nrel; continue
+        if s > ps[0]: continue                 # above every relevant item
+        lo, hi = 0, nrel
+        while lo < hi:                         # relevant items ranked before j
+            mid = (lo + hi) // 2
+            if _before(ps[mid], pi[mid], s, j): lo = mid + 1
+            else: hi = mid
+        correct += lo
+    return correct
+
+# %% ../nbs/04_metrics.ipynb #a20ddb03
+@njit(cache=True)
+def _in_row(idx, lo, hi, j):
+    "Is item j in the sorted slice idx[lo:hi]?"
+    end = hi
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if idx[mid] < j: lo = mid + 1
+        else: hi = mid
+    return lo < end and idx[lo] == j
+
+# %% ../nbs/04_metrics.ipynb #197154a2
+@njit(cache=True, inline='always')
+def _read_top(ti, rel_idx, r0, r1, nrel, disc, res, top):
+    "top = ti; res[:4] = P, R, AP, NDCG at k (relevant: rel_idx[r0:r1]); res[5] = nrel."
+    k = ti.shape[0]
+    hits, avg_prec, dcg = 0, 0.0, 0.0
+    for t in range(k):
+        j = ti[t]
+        top[t] = j
+        if j >= 0 and _in_row(rel_idx, r0, r1, j):      # never an excluded item
+            hits += 1; avg_prec += hits / (t + 1.0); dcg += disc[t]
+    res[0], res[5] = hits / k, nrel
+    res[1] = res[2] = res[3] = 0.0
+    if nrel > 0:
+        kk, idcg = min(k, nrel), 0.0
+        for t in range(kk): idcg += disc[t]
+        res[1], res[2], res[3] = hits / nrel, avg_prec / kk, dcg / idcg
+
+# %% ../nbs/04_metrics.ipynb #f13adb5b
+@njit(cache=True)
+def _set_marks(u, rel_ptr, rel_idx, exc_ptr, exc_idx, mark, pi, cnt):
+    "Mark u's excluded items 2, relevant candidates 1 (first _FEW into pi): how many."
+    for p in range(exc_ptr[u], exc_ptr[u + 1]): mark[exc_idx[p]] = 2
+    nrel = 0
+    for p in range(rel_ptr[u], rel_ptr[u + 1]):
+        j = rel_idx[p]
+        if mark[j] == 0:
+            if nrel < _FEW:
+                pi[nrel] = j; cnt[nrel] = 0
+            mark[j] = 1; nrel += 1
+    return nrel
+
+# %% ../nbs/04_metrics.ipynb #709f0b5a
+@njit(cache=True)
+def _walk(sc, mark, ts, ti, pi, cnt, npos, acc):
+    "One pass over a user's scores: top list ts/ti; cnt[q] += items after pi[q]."
+    m, k = sc.shape[0], ts.shape[0]
+    for t in range(k):
+        ts[t] = -np.inf; ti[t] = -1
+    for c0 in range(0, m, _CHUNK):
+        c1 = min(m, c0 + _CHUNK)
+        for j0 in range(c0, c1, 64):
+            j1 = min(c1, j0 + 64)
+            thr, above = ts[k - 1], 0
+            for j in range(j0, j1):     # branch-free count first: most stretches: none
+                above += sc[j] > thr
+            if above == 0: continue
+            for j in range(j0, j1):
+                if sc[j] > ts[k - 1] and mark[j] != 2: _push(ts, ti, sc[j], j)
+        for q in range(npos):           # items of this stretch after each relevant item
+            cnt[q] += _count_after(sc, c0, c1, pi[q], sc[pi[q]], acc)
+
+# %% ../nbs/04_metrics.ipynb #50186a34
+@njit(cache=True)
+def _rank_one(sc, u, rel_ptr, rel_idx, exc_ptr, exc_idx, disc,
+              mark, ts, ti, pi, cnt, acc, res, top):
+    "Rank user u's scores sc: res = [P, R, AP, NDCG, AUC, n_relevant] at k; its top k."
+    r0, r1, e0, e1 = rel_ptr[u], rel_ptr[u + 1], exc_ptr[u], exc_ptr[u + 1]
+    nrel = _set_marks(u, rel_ptr, rel_idx, exc_ptr, exc_idx, mark, pi, cnt)
+    npos = nrel if nrel <= _FEW else 0      # few relevant items: counted in the walk
+    _walk(sc, mark, ts, ti, pi, cnt, npos, acc)
+    _read_top(ti, rel_idx, r0, r1, nrel, disc, res, top)
+    nneg = sc.shape[0] - (e1 - e0) - nrel
+    res[4] = np.nan
+    if nrel > 0 and nneg > 0:
+        if npos: correct = _auc_few(sc, pi, cnt, npos, exc_idx, e0, e1)
+        else: correct = _auc_many(sc, mark, r0, r1, rel_idx, nrel)
+        res[4] = correct / (nrel * nneg)
+    for p in range(e0, e1): mark[exc_idx[p]] = 0
+    for p in range(r0, r1): mark[rel_idx[p]] = 0
+
+# %% ../nbs/04_metrics.ipynb #692be3d1
+@njit(cache=True, nogil=True)
+def _rank_worker(X, Yt, users, rel_ptr, rel_idx, exc_ptr, exc_idx, disc, B, counter,
+                 res, top):
+    "One worker: score the next unclaimed block of B users, rank its rows; until none."
+    n, f, m, k = users.shape[0], X.shape[1], Yt.shape[1], top.shape[1]
+    Xb, S = np.empty((B, f), X.dtype), np.empty((B, m), X.dtype)
+    mark, acc = np.zeros(m, np.uint8), np.zeros(1, np.int32)
+    ts, ti = np.empty(k, X.dtype), np.empty(k, np.int64)
+    pi, cnt = np.empty(_FEW, np.int64), np.empty(_FEW, np.int64)
+    while True:
+        lo = _fetch_add(counter, B)
+        if lo >= n: break
+        hi = min(n, lo + B)
+        for r in range(lo, hi): Xb[r - lo] = X[users[r]]
+        np.dot(Xb[:hi - lo], Yt, S[:hi - lo])        # the block's scores: one BLAS call
+        for r in range(lo, hi):
+            _rank_one(S[r - lo], users[r], rel_ptr, rel_idx, exc_ptr, exc_idx, disc,
+                      mark, ts, ti, pi, cnt, acc, res[r], top[r])
+
+# %% ../nbs/04_metrics.ipynb #2555c41b
+@njit(cache=True)
+def _load_block(X, users, lo, nb, slack, Xb, xn, ts, ti):
+    "Rows users[lo:lo+nb] of X into Xb, their norms x slack into xn, empty top lists."
+    f = X.shape[1]
+    for b in range(nb):
+        Xb[b] = X[users[lo + b]]
+        q = 0.0
+        for ff in range(f): q += np.float64(Xb[b, ff]) ** 2
+        xn[b] = np.sqrt(q) * slack
+        ts[b] = -np.inf; ti[b] = -1
+
+# %% ../nbs/04_metrics.ipynb #24e78e9f
+@njit(cache=True)
+def _still_busy(act, na, xn, bound, ts, ti):
+    "Keep in act[:na] the users who may gain from a tile of top norm `bound`; how many."
+    k, busy = ts.shape[1], 0
+    for a in range(na):
+        b = act[a]
+        if ti[b, k - 1] < 0 or xn[b] * bound >= ts[b, k - 1]:
+            act[busy] = b; busy += 1
+    return busy
+
+# %% ../nbs/04_metrics.ipynb #98dfd238
+@njit(cache=True)
+def _scan_tile(row, items, ts, ti, exc_idx, e0, e1):
+    "Offer a tile's scores `row` (of `items`; -1: padding) to ts/ti, bar excluded items."
+    k, above = ts.shape[0], 0
+    for jj in range(row.shape[0]):                # branch-free count first, as in _walk
+        above += row[jj] >= ts[k - 1]
+    if above == 0: return
+    for jj in range(row.shape[0]):
+        s, j = row[jj], items[jj]
+        if s < ts[k - 1] or j < 0: continue
+        if ti[k - 1] >= 0 and not _before(s, j, ts[k - 1], ti[k - 1]): continue
+        if e1 > e0 and _in_row(exc_idx, e0, e1, j): continue
+        _push(ts, ti, s, j)
+
+# %% ../nbs/04_metrics.ipynb #87ea4133
+@njit(cache=True, nogil=True)
+def _topk_worker(X, tiles, slot, tile_max, users, exc_ptr, exc_idx, B, slack, counter,
+                 top):
+    "One worker: top k of the next unclaimed block of B users, by tiles; until none."
+    n, f, T, k = users.shape[0], X.shape[1], tiles.shape[2], top.shape[1]
+    Xb, Xa = np.empty((B, f), X.dtype), np.empty((B, f), X.dtype)
+    S = np.empty((B, T), X.dtype)
+    xn, ts, ti = np.empty(B), np.empty((B, k), X.dtype), np.empty((B, k), np.int64)
+    act = np.empty(B, np.int64)
+    while True:
+        lo = _fetch_add(counter, B)
+        if lo >= n: break
+        nb = min(n, lo + B) - lo
+        _load_block(X, users, lo, nb, slack, Xb, xn, ts, ti)
+        na = nb
+        for b in range(nb): act[b] = b
+        for tile in range(tiles.shape[0]):
+            na = _still_busy(act, na, xn, tile_max[tile], ts, ti)
+            if na == 0: break
+            for a in range(na): Xa[a] = Xb[act[a]]
+            np.dot(Xa[:na], tiles[tile], S[:na])      # scores of the busy users only
+            for a in range(na):
+                b, u = act[a], users[lo + act[a]]
+                e0, e1 = exc_ptr[u], exc_ptr[u + 1]
+                _scan_tile(S[a], slot[tile], ts[b], ti[b], exc_idx, e0, e1)
+        top[lo:lo + nb] = ti[:nb]
+
+# %% ../nbs/04_metrics.ipynb #3c226c48
+@njit(cache=True)
+def _topk_stats(top, users, rel_ptr, rel_idx, exc_ptr, exc_idx, disc, res):
+    "res[r] = [P, R, AP, NDCG, -, n_relevant] at k of user users[r], from its top list."
+    for r in range(users.shape[0]):
+        u, nrel = users[r], 0
+        r0, r1, e, e1 = rel_ptr[u], rel_ptr[u + 1], exc_ptr[u], exc_ptr[u + 1]
+        for p in range(r0, r1):             # relevant candidates: merge the sorted rows
+            j = rel_idx[p]
+            while e < e1 and exc_idx[e] < j: e += 1
+            if e == e1 or exc_idx[e] != j: nrel += 1
+        _read_top(top[r], rel_idx, r0, r1, nrel, disc, res[r], top[r])
+
+# %% ../nbs/04_metrics.ipynb #97325cb2
+@njit(cache=True)
+def _hits(top, users, ptr, idx):
+    "Number of each user's top items found in the user's (sorted) row of a CSR matrix."
+    h = np.zeros(len(users))
+    for r in range(len(users)):
+        u = users[r]
+        row = idx[ptr[u]:ptr[u + 1]]
+        for t in range(top.shape[1]):
+            j = top[r, t]
+            if j >= 0:
+                p = np.searchsorted(row, j)
+                if p < len(row) and row[p] == j: h[r] += 1
+    return h
+
+# %% ../nbs/07_similar.ipynb #6ae4abbf
+@njit(cache=True, nogil=True)
+def _top_n_worker(S, ids, vals, counter):
+    "One worker: the N best of the next unclaimed row of S into ids/vals; until none."
+    B, n = S.shape
+    N = ids.shape[1]
+    while True:
+        b = _fetch_add(counter, 1)
+        if b >= B: break
+        ti, ts = ids[b], vals[b]
+        ti[:] = -1                                # empty slots
+        for j in range(n):
+            if ti[N - 1] < 0 or S[b, j] > ts[N - 1]: _push(ts, ti, S[b, j], j)

@@ -4,15 +4,16 @@
 
 # %% ../nbs/04_metrics.ipynb #9a3d45d6
 from __future__ import annotations
-import math
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import numba
-from numba import njit, prange
+from numba import njit
 from threadpoolctl import ThreadpoolController
-from types import FunctionType
+
+from ._kernels import _fetch_add, run_workers, _sq_cross, _hits
+from ._kernels import _rank_worker, _topk_worker, _topk_stats
 
 # %% auto #0
 __all__ = ['dense_mse', 'calculate_mse', 'calculate_mses', 'dense_user_metrics', 'user_metrics', 'precision_at_k',
@@ -66,7 +67,6 @@ def _users(user_index, n_users):
     return u.astype(np.int64)
 
 _BLAS = None
-_PARALLEL_CELLS = 2_000_000    # below this many scores (or factor entries x 8), one thread beats waking several
 
 def _blas_threads(n:int):
     "Context manager limiting the BLAS libraries to `n` threads (the metrics use numba's thread count)."
@@ -101,32 +101,20 @@ def calculate_mse(model,            # anything with `user_vectors` (users x f) a
     "Mean squared error over every cell of the chosen rows of `ratings`, exact, without a dense matrix."
     return calculate_mses(model, [ratings], user_index)[0]
 
-# %% ../nbs/04_metrics.ipynb #d74e2534
-@njit(cache=True, fastmath={'reassoc'})   # reassoc: lets the float64 dot products use SIMD
-def _sq_cross(X, Y, users, ptr, idx, data, out):
-    "Per evaluated user r (row u = users[r]): out[r] = (sum of r_ui^2, sum of r_ui * x_u.y_i) over the row's non-zeros, in float64."
-    f = X.shape[1]
-    for r in range(users.shape[0]):
-        u = users[r]
-        sq, cross = 0.0, 0.0
-        for p in range(ptr[u], ptr[u + 1]):
-            v, j, s = np.float64(data[p]), idx[p], 0.0
-            for ff in range(f): s += np.float64(X[u, ff]) * np.float64(Y[j, ff])   # float() would keep float32
-            sq += v * v; cross += v * s
-        out[r, 0], out[r, 1] = sq, cross
-
+# %% ../nbs/04_metrics.ipynb #582d4feb
 def calculate_mses(model, ratings_list:list, user_index=None)->list:
-    "`calculate_mse` for each matrix of `ratings_list`, sharing the work that does not depend on the ratings."
+    "`calculate_mse` for each matrix of `ratings_list`, sharing the ratings-free work."
     X, Y = _vectors(model)
     Rs = [_labels(ratings, (X.shape[0], Y.shape[0])) for ratings in ratings_list]
     users = _users(user_index, X.shape[0])
     if len(users) == 0: return [float('nan')] * len(Rs)
     Xs, Y64 = X[users].astype(np.float64), Y.astype(np.float64)
-    with _blas_threads(1):     # small products; idle multi-threaded BLAS workers would spin against numba's threads
+    with _blas_threads(1):     # small products: idle BLAS threads would spin
         quad = float(np.einsum('ij,ij->', Xs @ (Y64.T @ Y64), Xs))
     out, part = [], np.empty((len(users), 2))
     for R in Rs:
-        _sq_cross(X, Y, users, R.indptr.astype(np.int64), R.indices.astype(np.int64), R.data, part)
+        ptr, idx = R.indptr.astype(np.int64), R.indices.astype(np.int64)
+        _sq_cross(X, Y, users, ptr, idx, R.data, part)
         sq, cross = part.sum(axis=0)
         out.append(float((sq - 2 * cross + quad) / (len(users) * Y.shape[0])))
     return out
@@ -163,378 +151,41 @@ def dense_user_metrics(model, ratings, k:int=5, user_index=None, exclude=None)->
         rows.append((u, prec, rec, ap, ndcg, auc, nrel))
     return pd.DataFrame(rows, columns=_COLUMNS).astype({'user': np.int64, 'n_relevant': np.int64})
 
-# %% ../nbs/04_metrics.ipynb #15620865
-@njit(cache=True)
-def _before(s1, i1, s2, i2):
-    "Does (score s1, item i1) rank before (s2, i2)? Higher score first, lower item index on ties."
-    return s1 > s2 or (s1 == s2 and i1 < i2)
-
-# %% ../nbs/04_metrics.ipynb #76fee931
-_FEW = 32        # up to this many relevant items, the AUC counts with one scan per relevant item
-_CHUNK = 2048    # items per stretch of a user's scores: 8 KB, stays in the L1 cache for all the scans over it
-
-@njit(cache=True, inline='always')
-def _count_after(sc, j0, j1, i, s, acc):
-    "How many items of sc[j0:j1] other than i rank after item i (score s): lower scores, or equal scores at higher indices."
-    acc[0] = 0            # an int32 cell the caller allocated: counting into it keeps the SIMD loop 8 lanes wide
-    if j1 <= i:
-        for j in range(j0, j1): acc[0] += sc[j] < s
-    elif j0 > i:
-        for j in range(j0, j1): acc[0] += sc[j] <= s
-    else:
-        for j in range(j0, i): acc[0] += sc[j] < s
-        for j in range(i + 1, j1): acc[0] += sc[j] <= s
-    return acc[0]
-
-@njit(cache=True)
-def _auc_many(sc, mark, r0, r1, rel_idx, nrel):
-    "Correctly ordered (relevant, non-relevant) pairs of one user with many relevant items: sort those, place the rest."
-    ps, pi = np.empty(nrel, sc.dtype), np.empty(nrel, np.int64)
-    q = 0
-    for p in range(r0, r1):
-        j = rel_idx[p]
-        if mark[j] == 1:
-            ps[q] = sc[j]; pi[q] = j; q += 1
-    order = np.argsort(-ps, kind='mergesort')  # score descending; stable, so ties keep index order
-    ps, pi = ps[order], pi[order]
-    correct = 0
-    for j in range(sc.shape[0]):
-        if mark[j] != 0: continue
-        s = sc[j]
-        if s < ps[nrel - 1]:                   # below every relevant item
-            correct += nrel; continue
-        if s > ps[0]: continue                 # above every relevant item
-        lo, hi = 0, nrel
-        while lo < hi:                         # relevant items ranked before candidate j
-            mid = (lo + hi) // 2
-            if _before(ps[mid], pi[mid], s, j): lo = mid + 1
-            else: hi = mid
-        correct += lo
-    return correct
-
-# %% ../nbs/04_metrics.ipynb #5345557a
-@njit(cache=True)
-def _topk_metrics(res, hits, ap, dcg, nrel, k, disc):
-    "Fill res[0:4] = precision, recall, AP, NDCG at k and res[5] = n_relevant from the hits of a top-k list."
-    res[0], res[5] = hits / k, nrel
-    res[1] = res[2] = res[3] = 0.0
-    if nrel > 0:
-        kk, idcg = min(k, nrel), 0.0
-        for t in range(kk): idcg += disc[t]
-        res[1], res[2], res[3] = hits / nrel, ap / kk, dcg / idcg
-
-@njit(cache=True)
-def _rank_one(sc, u, rel_ptr, rel_idx, exc_ptr, exc_idx, k, disc, mark, ts, ti, pi, cnt, res, top):
-    "Rank one user's scores `sc`: fill res = [precision, recall, ap, ndcg, auc, n_relevant] at k and top = top-k items."
-    m = sc.shape[0]
-    acc = np.zeros(1, np.int32)
-    nexc, nrel = 0, 0
-    for p in range(exc_ptr[u], exc_ptr[u + 1]):
-        mark[exc_idx[p]] = 2; nexc += 1
-    for p in range(rel_ptr[u], rel_ptr[u + 1]):
-        if mark[rel_idx[p]] == 0:
-            mark[rel_idx[p]] = 1; nrel += 1
-    npos = 0                                      # the relevant candidates, counted during the walk when few
-    if nrel <= _FEW:
-        for p in range(rel_ptr[u], rel_ptr[u + 1]):
-            if mark[rel_idx[p]] == 1:
-                pi[npos] = rel_idx[p]; cnt[npos] = 0; npos += 1
-    for t in range(k):
-        ts[t] = -np.inf; ti[t] = -1
-    for c0 in range(0, m, _CHUNK):
-        c1 = min(m, c0 + _CHUNK)
-        # partial selection: strict > keeps the lower index ahead on ties
-        for j0 in range(c0, c1, 64):
-            j1 = min(c1, j0 + 64)
-            thr, above = ts[k - 1], 0
-            for j in range(j0, j1):               # a branch-free count first: most stretches hold no candidate
-                above += sc[j] > thr
-            if above == 0: continue
-            for j in range(j0, j1):
-                s = sc[j]
-                if s > ts[k - 1] and mark[j] != 2:
-                    p = k - 1
-                    while p > 0 and ts[p - 1] < s:
-                        ts[p] = ts[p - 1]; ti[p] = ti[p - 1]; p -= 1
-                    ts[p] = s; ti[p] = j
-        for q in range(npos):                     # items of this stretch ranked after each relevant item
-            cnt[q] += _count_after(sc, c0, c1, pi[q], sc[pi[q]], acc)
-    hits, ap, dcg = 0, 0.0, 0.0
-    for t in range(k):
-        j = ti[t]
-        top[t] = j
-        if j >= 0 and mark[j] == 1:
-            hits += 1; ap += hits / (t + 1.0); dcg += disc[t]
-    _topk_metrics(res, hits, ap, dcg, nrel, k, disc)
-    nneg = m - nexc - nrel
-    res[4] = np.nan
-    if nrel > 0 and nneg > 0:
-        if npos:
-            correct = 0
-            for q in range(npos):
-                i = pi[q]; s = sc[i]
-                after = cnt[q]
-                for p in range(exc_ptr[u], exc_ptr[u + 1]):   # excluded items are no candidates
-                    j = exc_idx[p]
-                    if _before(s, i, sc[j], j): after -= 1
-                for q2 in range(npos):                       # relevant items are no negatives
-                    if _before(s, i, sc[pi[q2]], pi[q2]): after -= 1
-                correct += after
-        else: correct = _auc_many(sc, mark, rel_ptr[u], rel_ptr[u + 1], rel_idx, nrel)
-        res[4] = correct / (nrel * nneg)
-    for p in range(exc_ptr[u], exc_ptr[u + 1]): mark[exc_idx[p]] = 0
-    for p in range(rel_ptr[u], rel_ptr[u + 1]): mark[rel_idx[p]] = 0
-
-# %% ../nbs/04_metrics.ipynb #692be3d1
-@njit(parallel=True, cache=True)
-def _rank_kernel(X, Yt, users, rel_ptr, rel_idx, exc_ptr, exc_idx, k, B, nchunks, res, top):
-    "Per-user [precision, recall, ap, ndcg, auc, n_relevant] at k into `res`, top-k items into `top`, for `users`."
-    n, f, m = users.shape[0], X.shape[1], Yt.shape[1]
-    nblocks = (n + B - 1) // B
-    disc = np.empty(k)
-    for t in range(k): disc[t] = 1.0 / math.log2(t + 2.0)
-    for c in prange(nchunks):
-        Xb, S = np.empty((B, f), X.dtype), np.empty((B, m), X.dtype)     # per-chunk scratch, allocated once
-        mark = np.zeros(m, np.uint8)
-        ts, ti = np.empty(k, X.dtype), np.empty(k, np.int64)
-        pi, cnt = np.empty(_FEW, np.int64), np.empty(_FEW, np.int64)
-        for blk in range(c * nblocks // nchunks, (c + 1) * nblocks // nchunks):
-            lo, hi = blk * B, min(n, (blk + 1) * B)
-            for r in range(lo, hi): Xb[r - lo] = X[users[r]]
-            np.dot(Xb[:hi - lo], Yt, S[:hi - lo])                        # the block's scores: one BLAS call
-            for r in range(lo, hi):
-                _rank_one(S[r - lo], users[r], rel_ptr, rel_idx, exc_ptr, exc_idx, k, disc, mark, ts, ti,
-                          pi, cnt, res[r], top[r])
-
-# %% ../nbs/04_metrics.ipynb #a917d89b
-def _serial(kernel, name:str):
-    "The code of numba `kernel` compiled for one thread, under `name`, so that its cache entries are its own."
-    f = kernel.py_func
-    g = FunctionType(f.__code__, f.__globals__, name, f.__defaults__, f.__closure__)
-    g.__qualname__, g.__doc__ = name, f.__doc__
-    return njit(cache=True)(g)
-
-_rank_kernel_serial = _serial(_rank_kernel, '_rank_kernel_serial')
-
 # %% ../nbs/04_metrics.ipynb #acc3bc48
 _TILE = 256         # items per tile
-_FULL_BLOCK = 256   # most users per block when every score is needed
-_LAYERS = 64        # most packed tiles of relevant items per block; a user whose item finds no room is ranked row by row
-_TOPK_BLOCK = 512   # most users per block: the more, the better BLAS does, as long as every thread gets two blocks
+_TOPK_BLOCK = 512   # most users per block: the more, the better BLAS does
 
 def _sorted_tiles(Y):
-    "Item factors in order of decreasing norm, cut into contiguous (f x _TILE) tiles: (tiles, item of each slot or -1, norm of each tile's first item)."
+    "Items by decreasing norm in (f x _TILE) tiles: tiles, item per slot, top norms."
     norms = np.sqrt(np.einsum('ij,ij->i', Y, Y, dtype=np.float64))
     order = np.argsort(-norms, kind='stable')
     n, f = Y.shape
     nt = -(-n // _TILE)
-    slot = np.full(nt * _TILE, -1, np.int64)
+    slot = np.full(nt * _TILE, -1, np.int64)       # -1: padding
     slot[:n] = order
     P = np.zeros((nt * _TILE, f), Y.dtype)
     np.take(Y, order, axis=0, out=P[:n])
     tiles = np.ascontiguousarray(P.reshape(nt, _TILE, f).transpose(0, 2, 1))
     return tiles, slot.reshape(nt, _TILE), norms[order][::_TILE].copy()
 
-@njit(cache=True)
-def _in_row(idx, lo, hi, j):
-    "Is item j in the sorted slice idx[lo:hi]?"
-    end = hi
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if idx[mid] < j: lo = mid + 1
-        else: hi = mid
-    return lo < end and idx[lo] == j
-
-@njit(parallel=True, cache=True)
-def _topk_kernel(X, tiles, slot, tile_max, users, rel_ptr, rel_idx, exc_ptr, exc_idx, k, B, nchunks, slack, res, top):
-    "Top-k items and the top-k metrics for `users`, visiting items by decreasing norm and stopping by Cauchy-Schwarz."
-    n, f, T = users.shape[0], X.shape[1], tiles.shape[2]
-    nblocks, ntiles = (n + B - 1) // B, tiles.shape[0]
-    disc = np.empty(k)
-    for q in range(k): disc[q] = 1.0 / math.log2(q + 2.0)
-    for c in prange(nchunks):
-        Xb, Xa, S = np.empty((B, f), X.dtype), np.empty((B, f), X.dtype), np.empty((B, T), X.dtype)
-        xn, ts, ti = np.empty(B), np.empty((B, k), X.dtype), np.empty((B, k), np.int64)
-        act = np.empty(B, np.int64)
-        for blk in range(c * nblocks // nchunks, (c + 1) * nblocks // nchunks):
-            lo, hi = blk * B, min(n, (blk + 1) * B)
-            w = hi - lo
-            for r in range(lo, hi):
-                Xb[r - lo] = X[users[r]]
-                q = 0.0
-                for ff in range(f): q += np.float64(Xb[r - lo, ff]) ** 2
-                xn[r - lo] = math.sqrt(q) * slack
-                for t in range(k):
-                    ts[r - lo, t] = -np.inf; ti[r - lo, t] = -1
-            na = w
-            for b in range(w): act[b] = b
-            for tile in range(ntiles):
-                busy = 0                                  # the users that may still gain from this tile
-                for a in range(na):
-                    b = act[a]
-                    if ti[b, k - 1] < 0 or xn[b] * tile_max[tile] >= ts[b, k - 1]:
-                        act[busy] = b; busy += 1
-                na = busy
-                if na == 0: break
-                for a in range(na): Xa[a] = Xb[act[a]]
-                np.dot(Xa[:na], tiles[tile], S[:na])      # scores of the busy users only
-                for a in range(na):
-                    b = act[a]
-                    u = users[lo + b]
-                    e0, e1 = exc_ptr[u], exc_ptr[u + 1]
-                    thr, row = ts[b, k - 1], S[a]
-                    above = 0
-                    for jj in range(T):                   # branch-free count first, as in _rank_one
-                        above += row[jj] >= thr
-                    if above == 0: continue
-                    for jj in range(T):
-                        s, j = row[jj], slot[tile, jj]
-                        if s < ts[b, k - 1] or j < 0: continue
-                        if ti[b, k - 1] >= 0 and not _before(s, j, ts[b, k - 1], ti[b, k - 1]): continue
-                        if e1 > e0 and _in_row(exc_idx, e0, e1, j): continue
-                        p = k - 1
-                        while p > 0 and (ti[b, p - 1] < 0 or _before(s, j, ts[b, p - 1], ti[b, p - 1])):
-                            ts[b, p] = ts[b, p - 1]; ti[b, p] = ti[b, p - 1]; p -= 1
-                        ts[b, p] = s; ti[b, p] = j
-            for r in range(lo, hi):
-                u, nrel = users[r], 0
-                e, e1 = exc_ptr[u], exc_ptr[u + 1]
-                for p in range(rel_ptr[u], rel_ptr[u + 1]):    # relevant candidates: merge the two sorted rows
-                    j = rel_idx[p]
-                    while e < e1 and exc_idx[e] < j: e += 1
-                    if e == e1 or exc_idx[e] != j: nrel += 1
-                hits, ap, dcg = 0, 0.0, 0.0
-                for t in range(k):
-                    j = ti[r - lo, t]
-                    top[r, t] = j
-                    if j >= 0 and _in_row(rel_idx, rel_ptr[u], rel_ptr[u + 1], j):   # never an excluded item
-                        hits += 1; ap += hits / (t + 1.0); dcg += disc[t]
-                _topk_metrics(res[r], hits, ap, dcg, nrel, k, disc)
-
-_topk_kernel_serial = _serial(_topk_kernel, '_topk_kernel_serial')
-
-# %% ../nbs/04_metrics.ipynb #d6178b0b
-def _item_tiles(Y):
-    "Item factors in index order, zero-padded and cut into contiguous (f x _TILE) tiles."
-    n, f = Y.shape
-    nt = -(-n // _TILE)
-    P = np.zeros((nt * _TILE, f), Y.dtype)
-    P[:n] = Y
-    return np.ascontiguousarray(P.reshape(nt, _TILE, f).transpose(0, 2, 1))
-
-@njit(parallel=True, cache=True)
-def _tiled_kernel(X, tiles, m, users, rel_ptr, rel_idx, exc_ptr, exc_idx, k, B, nchunks, res, top, redo):
-    "Like `_rank_kernel` with the AUC, tile by tile; users it cannot rank exactly this way get redo[r] = 1."
-    n, f, T, nt = users.shape[0], X.shape[1], tiles.shape[2], tiles.shape[0]
-    nblocks = (n + B - 1) // B
-    disc = np.empty(k)
-    for q in range(k): disc[q] = 1.0 / math.log2(q + 2.0)
-    for c in prange(nchunks):
-        Xb, S, V = np.zeros((B, f), X.dtype), np.empty((B, T), X.dtype), np.zeros((f, T), X.dtype)
-        colitem, lay = np.empty((_LAYERS, T), np.int64), np.empty((B, _FEW), np.int64)
-        ts, ti = np.empty((B, k), X.dtype), np.empty((B, k), np.int64)
-        pi, ps = np.empty((B, _FEW), np.int64), np.empty((B, _FEW), X.dtype)
-        cnt, npos, nrel = np.empty((B, _FEW), np.int64), np.empty(B, np.int64), np.empty(B, np.int64)
-        ep, ok = np.empty(B, np.int64), np.empty(B, np.bool_)
-        acc = np.zeros(1, np.int32)
-        for blk in range(c * nblocks // nchunks, (c + 1) * nblocks // nchunks):
-            lo, hi = blk * B, min(n, (blk + 1) * B)
-            w = hi - lo
-            Xb[:] = 0                                                    # the same (B x f) shape for every product
-            for b in range(w):
-                u = users[lo + b]
-                Xb[b] = X[u]
-                for t in range(k):
-                    ts[b, t] = -np.inf; ti[b, t] = -1
-                nr, e, e1 = 0, exc_ptr[u], exc_ptr[u + 1]                # relevant candidates: merge the sorted rows
-                for p in range(rel_ptr[u], rel_ptr[u + 1]):
-                    j = rel_idx[p]
-                    while e < e1 and exc_idx[e] < j: e += 1
-                    if e < e1 and exc_idx[e] == j: continue
-                    if nr < _FEW: pi[b, nr] = j; cnt[b, nr] = 0
-                    nr += 1
-                nrel[b], npos[b], ok[b], ep[b] = nr, min(nr, _FEW), nr <= _FEW, exc_ptr[u]
-            # the relevant items' scores, each from the same row and column of a product of the same shape
-            nl = 0                                                       # layers of packed tiles in use
-            for b in range(w):
-                for q in range(npos[b]):
-                    j = pi[b, q]
-                    cc, v = j % T, 0
-                    while v < nl and colitem[v, cc] != -1 and colitem[v, cc] != j: v += 1
-                    if v == _LAYERS:
-                        ok[b] = False; lay[b, q] = -1; continue
-                    if v == nl:
-                        colitem[nl, :] = -1; nl += 1
-                    colitem[v, cc], lay[b, q] = j, v
-            for v in range(nl):
-                for cc in range(T):
-                    if colitem[v, cc] >= 0: V[:, cc] = tiles[colitem[v, cc] // T, :, cc]
-                np.dot(Xb, V, S)
-                for b in range(w):
-                    for q in range(npos[b]):
-                        if lay[b, q] == v: ps[b, q] = S[b, pi[b, q] % T]
-            for tl in range(nt):
-                t0 = tl * T
-                L = min(m, t0 + T) - t0                                  # real items in this tile
-                np.dot(Xb, tiles[tl], S)
-                for b in range(w):
-                    if not ok[b]: continue
-                    u, row = users[lo + b], S[b]
-                    e0, e1 = exc_ptr[u], exc_ptr[u + 1]
-                    for j0 in range(0, L, 64):                           # top k, items in index order: strict >
-                        j1 = min(L, j0 + 64)
-                        thr = ts[b, k - 1]
-                        acc[0] = 0
-                        for j in range(j0, j1): acc[0] += row[j] > thr
-                        if acc[0] == 0: continue
-                        for j in range(j0, j1):
-                            s = row[j]
-                            if s > ts[b, k - 1]:
-                                if e1 > e0 and _in_row(exc_idx, e0, e1, t0 + j): continue
-                                p = k - 1
-                                while p > 0 and ts[b, p - 1] < s:
-                                    ts[b, p] = ts[b, p - 1]; ti[b, p] = ti[b, p - 1]; p -= 1
-                                ts[b, p] = s; ti[b, p] = t0 + j
-                    e = ep[b]
-                    for q in range(npos[b]):
-                        i, s = pi[b, q] - t0, ps[b, q]
-                        cnt[b, q] += _count_after(row, 0, L, i, s, acc)
-                        if 0 <= i < L and row[i] != s: ok[b] = False     # not the packed tile's score: redo the user
-                        for p in range(e, e1):                           # excluded items of this tile are no candidates
-                            j = exc_idx[p] - t0
-                            if j >= L: break
-                            if row[j] < s or (row[j] == s and j > i): cnt[b, q] -= 1
-                    while ep[b] < e1 and exc_idx[ep[b]] < t0 + L: ep[b] += 1
-            for b in range(w):
-                r, u = lo + b, users[lo + b]
-                if not ok[b]:
-                    redo[r] = 1; continue
-                hits, ap, dcg = 0, 0.0, 0.0
-                for t in range(k):
-                    j = ti[b, t]
-                    top[r, t] = j
-                    if j >= 0 and _in_row(rel_idx, rel_ptr[u], rel_ptr[u + 1], j):
-                        hits += 1; ap += hits / (t + 1.0); dcg += disc[t]
-                _topk_metrics(res[r], hits, ap, dcg, nrel[b], k, disc)
-                nneg = m - (exc_ptr[u + 1] - exc_ptr[u]) - nrel[b]
-                res[r, 4] = np.nan
-                if nrel[b] > 0 and nneg > 0:
-                    correct = 0
-                    for q in range(npos[b]):
-                        correct += cnt[b, q]
-                        for q2 in range(npos[b]):                        # relevant items are no negatives
-                            if _before(ps[b, q], pi[b, q], ps[b, q2], pi[b, q2]): correct -= 1
-                    res[r, 4] = correct / (nrel[b] * nneg)
-
-_tiled_kernel_serial = _serial(_tiled_kernel, '_tiled_kernel_serial')
-
 # %% ../nbs/04_metrics.ipynb #b3b5443e
-_BLOCK_BYTES = 8 * 2**20       # largest block of scores one thread holds
+_BLOCK_BYTES = 8 * 2**20       # largest block of scores one worker holds
+_PARALLEL_CELLS = 2_000_000    # below this many scores one worker beats several
 
 def _block_size(n_items:int, itemsize:int)->int:
     "Users per block of scores: as many as fit in _BLOCK_BYTES, between 4 and 256."
     return int(min(256, max(4, _BLOCK_BYTES // max(1, n_items * itemsize))))
 
+def _topk_block(n_users:int)->int:
+    "Users per block of the shortcut: up to _TOPK_BLOCK, two per thread numba allows."
+    return max(1, min(_TOPK_BLOCK, -(-n_users // (2 * numba.config.NUMBA_NUM_THREADS))))
+
+def _n_workers(n_users:int, B:int, n_items:int)->int:
+    "Workers for a ranking: numba's thread count, one per block at most, one if small."
+    if n_users * n_items < _PARALLEL_CELLS: return 1
+    return max(1, min(numba.get_num_threads(), -(-n_users // B)))
+
+# %% ../nbs/04_metrics.ipynb #67d96f57
 def _rank(model, ratings, k, user_index, exclude, want_auc):
     "Validate, then score and rank every user: (users, per-user results, top-k items)."
     X, Y = _vectors(model)
@@ -544,36 +195,26 @@ def _rank(model, ratings, k, user_index, exclude, want_auc):
     users = _users(user_index, X.shape[0])
     if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
-    k, n = int(k), len(users)
+    k, n, m = int(k), len(users), Y.shape[0]
     res, top = np.zeros((n, 6)), np.full((n, k), -1, np.int64)
     if n == 0: return users, res, top
     i64 = lambda a: a.astype(np.int64, copy=False)
-    threads = numba.get_num_threads() if n * Y.shape[0] >= _PARALLEL_CELLS else 1
-    chunks = lambda n, B: max(1, min(-(-n // B), 4 * threads))   # a few chunks of blocks per thread
-    per_thread = lambda n, most: max(1, min(most, -(-n // (2 * threads))))   # at least two blocks per thread
     rel, exc = (i64(R.indptr), i64(R.indices)), (i64(E.indptr), i64(E.indices))
+    disc, counter = 1 / np.log2(np.arange(2, k + 2)), np.zeros(1, np.int64)
     with _blas_threads(1):
-        if want_auc:                      # every score: tile by tile, then row by row for the users handed back
-            B, redo = per_thread(n, _FULL_BLOCK), np.zeros(n, np.uint8)
-            kernel = _tiled_kernel if threads > 1 else _tiled_kernel_serial
-            kernel(X, _item_tiles(Y), Y.shape[0], users, *rel, *exc, k, B, chunks(n, B), res, top, redo)
-            back = np.flatnonzero(redo)
-            if len(back):
-                nb = len(back)
-                B = min(nb, _block_size(Y.shape[0], X.dtype.itemsize))
-                sub_res, sub_top = np.zeros((nb, 6)), np.full((nb, k), -1, np.int64)
-                kernel = _rank_kernel if threads > 1 and nb * Y.shape[0] >= _PARALLEL_CELLS else _rank_kernel_serial
-                kernel(X, np.ascontiguousarray(Y.T), users[back], *rel, *exc, k, B, chunks(nb, B), sub_res, sub_top)
-                res[back], top[back] = sub_res, sub_top
+        if want_auc:                      # every score, a block of users at a time
+            B, Yt = min(n, _block_size(m, X.dtype.itemsize)), np.ascontiguousarray(Y.T)
+            args = (X, Yt, users, *rel, *exc, disc, B, counter, res, top)
+            run_workers(_n_workers(n, B, m), lambda w: _rank_worker(*args))
         else:                             # top k only: the Cauchy-Schwarz shortcut
-            tiles, slot, tile_max = _sorted_tiles(Y)
-            slack = 1 + 2 * Y.shape[1] * float(np.finfo(Y.dtype).eps)
-            kernel = _topk_kernel if threads > 1 else _topk_kernel_serial
-            B = per_thread(n, _TOPK_BLOCK)
-            kernel(X, tiles, slot, tile_max, users, *rel, *exc, k, B, chunks(n, B), slack, res, top)
-            res[:, 4] = np.nan            # everything but the AUC is computed on this path
+            B, slack = _topk_block(n), 1 + 2 * Y.shape[1] * float(np.finfo(Y.dtype).eps)
+            args = (X, *_sorted_tiles(Y), users, *exc, B, slack, counter, top)
+            run_workers(_n_workers(n, B, m), lambda w: _topk_worker(*args))
+            _topk_stats(top, users, *rel, *exc, disc, res)
+            res[:, 4] = np.nan            # this path computes everything but the AUC
     return users, res, top
 
+# %% ../nbs/04_metrics.ipynb #290a6370
 def user_metrics(model,            # anything with `user_vectors` and `item_vectors`
                  ratings,          # users x items matrix of relevant items (usually the test likes)
                  k:int=5,          # length of the recommended list
@@ -599,31 +240,21 @@ def precision_at_k(model,            # anything with `user_vectors` and `item_ve
     users, res, _ = _rank(model, ratings, k, user_index, exclude, False)
     return float(res[:, 0].mean()) if len(users) else float('nan')
 
-def precisions_at_k(model, ratings_list:list, k:int=5, user_index=None, exclude=None)->list:
-    "Precision@k of one ranking against each matrix of `ratings_list` (same averaging as `precision_at_k`)."
+# %% ../nbs/04_metrics.ipynb #5a90293c
+def precisions_at_k(model, ratings_list:list, k:int=5, user_index=None,
+                    exclude=None)->list:
+    "Precision@k of one ranking against each matrix of `ratings_list`."
     if not len(ratings_list): return []
     users, res, top = _rank(model, ratings_list[0], k, user_index, exclude, False)
     out = [float(res[:, 0].mean()) if len(users) else float('nan')]
     for ratings in ratings_list[1:]:
         R = _labels(ratings, (model.user_vectors.shape[0], model.item_vectors.shape[0]))
         h = _hits(top, users, R.indptr.astype(np.int64), R.indices.astype(np.int64))
-        out.append(float((h / k).mean()) if len(users) else float('nan'))   # the same sum as precision_at_k's
+        # the same sum as precision_at_k's
+        out.append(float((h / k).mean()) if len(users) else float('nan'))
     return out
 
-@njit(cache=True)
-def _hits(top, users, ptr, idx):
-    "Number of each user's top items found in the user's (sorted) row of a CSR matrix."
-    h = np.zeros(len(users))
-    for r in range(len(users)):
-        u = users[r]
-        row = idx[ptr[u]:ptr[u + 1]]
-        for t in range(top.shape[1]):
-            j = top[r, t]
-            if j >= 0:
-                p = np.searchsorted(row, j)
-                if p < len(row) and row[p] == j: h[r] += 1
-    return h
-
+# %% ../nbs/04_metrics.ipynb #60285672
 def ranking_metrics(model,            # anything with `user_vectors` and `item_vectors`
                     test,             # users x items matrix of relevant (held-out) items
                     k:int=5,          # length of the recommended list

@@ -42,33 +42,26 @@ def top_n_numpy(scores:np.ndarray, # B x n block of scores (or one row of n)
     order = np.lexsort((idx, -vals), axis=1)  # by score, then by index for equal scores
     return np.take_along_axis(idx, order, 1).astype(np.int64), np.take_along_axis(vals, order, 1)
 
-# %% ../nbs/07_similar.ipynb #6ae4abbf
-@njit(parallel=True, cache=True)
-def _top_n_rows(S, N, ids, vals):
-    "Fill ids/vals (B x N) with the N largest entries of each row of S, best first, lower index first on ties."
-    B, n = S.shape
-    for b in prange(B):
-        for j in range(n):
-            v = S[b, j]
-            if j >= N:
-                if not v > vals[b, N - 1]: continue
-                k = N - 1
-            else: k = j
-            while k > 0 and vals[b, k - 1] < v:
-                vals[b, k] = vals[b, k - 1]; ids[b, k] = ids[b, k - 1]; k -= 1
-            vals[b, k] = v; ids[b, k] = j
+# %% ../nbs/07_similar.ipynb #d9032f40
+import numba
+from ._kernels import _fetch_add, _push, run_workers, _top_n_worker
 
 # %% ../nbs/07_similar.ipynb #09380a9c
+_PARALLEL_SCORES = 1_000_000   # below this many scores one worker beats several
+
 def top_n(scores:np.ndarray, # B x n block of scores (or one row of n)
           N:int, # how many to keep per row
          )->tuple[np.ndarray, np.ndarray]:
-    "Column indices and values of the `N` largest scores in each row, best first (numba for small `N`)."
+    "Column indices and values of the `N` largest scores in each row, best first."
     scores = np.atleast_2d(scores)
     B, n = scores.shape
     N = min(_check_N(N), n)
-    if N == 0 or N > 128 or scores.dtype not in (np.float32, np.float64): return top_n_numpy(scores, N)
+    if N == 0 or N > 128 or scores.dtype not in (np.float32, np.float64):
+        return top_n_numpy(scores, N)
     ids, vals = np.empty((B, N), np.int64), np.empty((B, N), scores.dtype)
-    _top_n_rows(np.ascontiguousarray(scores), N, ids, vals)
+    S, counter = np.ascontiguousarray(scores), np.zeros(1, np.int64)
+    n_workers = 1 if B * n < _PARALLEL_SCORES else min(B, numba.get_num_threads())
+    run_workers(n_workers, lambda w: _top_n_worker(S, ids, vals, counter))
     return ids, vals
 
 # %% ../nbs/07_similar.ipynb #82fd8049
