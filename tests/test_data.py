@@ -57,6 +57,7 @@ def test_read_crlf_and_blank_lines(tmp_path):
     ('modelname|mid|uid\na|m1|u1\n\nb|m2\n', 'line 4: 2 fields'),
     ('modelname|mid|uid\na||u1\n', 'line 2: empty mid'),
     ('modelname|mid|uid\na|m1| \n', 'line 2: empty uid'),
+    ('modelname|mid|uid\na|m1|\n', 'line 2: empty uid'),
     ('modelname|mid|uid\n\\multi\nline\\|m1|u1\nb|m2\n', 'line 4: 2 fields'),
     ('modelname|mid\na|m1\n', 'line 1: expected the header'),
     ('uid|mid|modelname\nu1|m1|a\n', 'line 1: expected the header'),
@@ -76,7 +77,7 @@ def test_read_malformed_shows_content(tmp_path):
 
 
 def test_read_missing_file(tmp_path):
-    with pytest.raises(FileNotFoundError): read_likes(tmp_path / 'nope.psv')
+    with pytest.raises(FileNotFoundError, match='no likes file at'): read_likes(tmp_path / 'nope.psv')
 
 
 # ---------------------------------------------------------------- threshold_likes

@@ -285,3 +285,13 @@ def test_one_message_for_one_problem():
     m.user_vectors = m.user_vectors[:, :3]
     with pytest.raises(ValueError, match='user_vectors has 3 factors but item_vectors has 16'):
         recommend(m, 0, filter_liked=False)
+
+
+def test_misuse_is_refused_in_one_line():
+    m = random_model(n_users=5, n_items=20)
+    with pytest.raises(ValueError, match='item index 20 is out of range') as e: similar_items(m, 20)
+    _one_line(e)
+    with pytest.raises(ValueError, match='needs `ratings`') as e: recommend(m, 0)
+    _one_line(e)
+    with pytest.raises(ValueError, match='SimpleNamespace has no `item_vectors`: fit the model first'):
+        similar_items(SimpleNamespace(), 0)
