@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sparse
 
-from wrmf_nb.similar import (category_agreement, fold_in, recommend, recommend_new_user, similar_items, top_n)
+from wrmf_nb.similar import (category_agreement, fold_in, fold_in_reference, recommend, recommend_new_user,
+                             similar_items, top_n)
 
 
 def dense_cosine(Y):
@@ -99,12 +100,6 @@ def test_recommend_pads_when_everything_liked():
     assert ids[0, 0] == 4 and list(ids[0, 1:]) == [-1, -1] and np.isneginf(scores[0, 1:]).all()
     assert list(ids[1]) == [-1, -1, -1]
     assert (ids[2] >= 0).all()
-
-
-def fold_in_reference(Y, idx, d, alpha, lam):
-    dd = np.zeros(len(Y)); dd[idx] = d
-    C, p = np.diag(1 + alpha * dd), (dd > 0).astype(float)
-    return np.linalg.solve(Y.T @ C @ Y + lam * np.eye(Y.shape[1]), Y.T @ C @ p)
 
 
 def test_fold_in_matches_dense_normal_equations():
@@ -241,7 +236,8 @@ def test_non_finite_vectors_are_refused(side):
     for call in calls:
         with pytest.raises(ValueError) as e: call()
         msg = _one_line(e)
-        assert f'{side} hold NaN or infinite values (the first in row 4)' in msg and 'diverged' in msg, msg
+        assert f'{side} holds NaN or infinite values: 1 bad value(s), the first at (row 4, column 2) = nan' in msg, msg
+        assert 'diverged' in msg, msg
 
 
 @pytest.mark.parametrize('counts,msg', [
@@ -279,3 +275,23 @@ def test_fold_in_of_a_singular_system_is_finite():
     assert np.isfinite(x).all()
     # min 2 (1 - x0)^2 + (0 - 2 x0)^2 gives x0 = 1/3; x1, x2 are free: the least-norm solution sets them to 0
     np.testing.assert_allclose(x, [1 / 3, 0, 0], atol=1e-12)
+
+
+def test_one_message_for_one_problem():
+    "Bad input is reported in the words of wrmf_nb.checks, as the loss, the split and the metrics do (issue 11)."
+    m = random_model(n_users=5, n_items=20)
+    with pytest.raises(ValueError, match='ratings is 4 x 20 but the model has 5 users x 20 items'):
+        recommend(m, 0, sparse.csr_matrix((4, 20)))
+    m.user_vectors = m.user_vectors[:, :3]
+    with pytest.raises(ValueError, match='user_vectors has 3 factors but item_vectors has 16'):
+        recommend(m, 0, filter_liked=False)
+
+
+def test_misuse_is_refused_in_one_line():
+    m = random_model(n_users=5, n_items=20)
+    with pytest.raises(ValueError, match='item index 20 is out of range') as e: similar_items(m, 20)
+    _one_line(e)
+    with pytest.raises(ValueError, match='needs `ratings`') as e: recommend(m, 0)
+    _one_line(e)
+    with pytest.raises(ValueError, match='SimpleNamespace has no `item_vectors`: fit the model first'):
+        similar_items(SimpleNamespace(), 0)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from .checks import check_factors, check_ratings
+
 # %% auto #0
 __all__ = ['confidence', 'dense_wrmf_loss', 'wrmf_loss', 'solve_vector_dense', 'reference_half_sweep', 'reference_als']
 
@@ -17,31 +19,6 @@ def confidence(d,            # interaction counts d_ui (array or scalar)
     "The confidence $c = 1 + \\alpha d$ of Hu, Koren and Volinsky."
     return 1.0 + alpha * np.asarray(d, dtype=np.float64)
 
-# %% ../nbs/00_loss.ipynb #a9d60c48
-def _as_csr(ratings, name='ratings'):
-    "Validate `ratings` and return it as a float64 CSR matrix with sorted indices."
-    if not sp.issparse(ratings): ratings = np.asarray(ratings)
-    if ratings.ndim != 2: raise ValueError(f"{name} must be a 2-D users x items matrix, got ndim={ratings.ndim}")
-    m = sp.csr_matrix(ratings, dtype=np.float64)
-    m.sum_duplicates(); m.eliminate_zeros(); m.sort_indices()   # a stored 0 is not a like
-    bad = ~np.isfinite(m.data) | (m.data < 0)
-    if bad.any():
-        k = np.flatnonzero(bad)[0]
-        row = np.searchsorted(m.indptr, k, side='right') - 1
-        raise ValueError(f"{name} must hold finite, non-negative counts: {bad.sum()} bad value(s), "
-                         f"first at (row {row}, column {m.indices[k]}) = {m.data[k]}")
-    return m
-
-def _check_factors(ratings, X, Y):
-    "Check that the factor matrices fit the ratings matrix."
-    X, Y = np.asarray(X), np.asarray(Y)
-    if X.ndim != 2 or Y.ndim != 2 or X.shape[1] != Y.shape[1]:
-        raise ValueError(f"X and Y must be 2-D with the same number of factors, got {X.shape} and {Y.shape}")
-    if X.shape[0] != ratings.shape[0] or Y.shape[0] != ratings.shape[1]:
-        raise ValueError(f"ratings is {ratings.shape[0]} x {ratings.shape[1]} but X has {X.shape[0]} rows "
-                         f"and Y has {Y.shape[0]} rows")
-    return X.astype(np.float64, copy=False), Y.astype(np.float64, copy=False)
-
 # %% ../nbs/00_loss.ipynb #d83a2e02
 def dense_wrmf_loss(ratings,               # users x items counts d_ui (dense or sparse); small matrices only
                     X:np.ndarray,          # user factors, users x f
@@ -50,8 +27,8 @@ def dense_wrmf_loss(ratings,               # users x items counts d_ui (dense or
                     regularization:float,  # lambda, shared by users and items
                    )->float:
     "The WRMF loss computed literally over the dense matrix: the test oracle (builds users x items arrays)."
-    R = _as_csr(ratings).toarray()
-    X, Y = _check_factors(R, X, Y)
+    X, Y = check_factors(X, Y, ('X', 'Y'), np.float64)
+    R = check_ratings(ratings, np.float64, shape=(len(X), len(Y)), copy=False).toarray()
     P, C = (R > 0).astype(np.float64), confidence(R, alpha)
     return float((C * (P - X @ Y.T)**2).sum() + regularization * ((X**2).sum() + (Y**2).sum()))
 
@@ -65,8 +42,8 @@ def wrmf_loss(ratings,               # users x items counts d_ui (scipy sparse o
               regularization:float,  # lambda, shared by users and items
              )->float:
     "The exact WRMF loss in O(nnz*f + (U+I)*f^2), never forming a dense users x items array."
-    R = _as_csr(ratings)
-    X, Y = _check_factors(R, X, Y)
+    X, Y = check_factors(X, Y, ('X', 'Y'), np.float64)
+    R = check_ratings(ratings, np.float64, shape=(len(X), len(Y)), copy=False)
     data = float(np.sum((X.T @ X) * (Y.T @ Y)))                 # sum over all cells of s_ui^2
     rows = np.repeat(np.arange(R.shape[0]), np.diff(R.indptr))  # user of each non-zero
     for lo in range(0, R.nnz, _CHUNK):                          # chunks keep memory at O(chunk * f)
@@ -98,7 +75,7 @@ def reference_half_sweep(ratings,               # rows to solve x the other side
                          regularization:float,  # lambda
                         )->np.ndarray:
     "Solve every row of `ratings` exactly against fixed `Y` with `solve_vector_dense` (slow reference)."
-    R = _as_csr(ratings)
+    R = check_ratings(ratings, np.float64, copy=False)
     return np.stack([solve_vector_dense(Y, R.indices[R.indptr[u]:R.indptr[u+1]], R.data[R.indptr[u]:R.indptr[u+1]],
                                         alpha, regularization) for u in range(R.shape[0])]
                     ) if R.shape[0] else np.zeros((0, np.shape(Y)[1]))
@@ -111,7 +88,7 @@ def reference_als(ratings,               # users x items counts (sparse)
                   seed:int=0,            # seed of the random initial item factors
                  ):
     "Plain numpy ALS; returns X, Y and the loss after every half-sweep."
-    R = _as_csr(ratings)
+    R = check_ratings(ratings, np.float64, copy=False)
     Y = np.random.default_rng(seed).normal(scale=0.1, size=(R.shape[1], factors))
     X, losses = np.zeros((R.shape[0], factors)), []
     for _ in range(iterations):

@@ -8,11 +8,12 @@ import numpy as np
 import scipy.sparse as sparse
 from numba import njit, prange
 
-from .als import NotFittedError, _first_non_finite, _int_like, check_ratings
+from .checks import check_counts, check_index, check_ratings, check_shape
+from .checks import first_non_finite, is_int, model_factors, model_vectors
 
 # %% auto #0
-__all__ = ['normalize_rows', 'top_n_numpy', 'top_n', 'similar_items', 'recommend', 'fold_in', 'recommend_new_user',
-           'item_categories', 'category_agreement']
+__all__ = ['normalize_rows', 'top_n_numpy', 'top_n', 'similar_items', 'recommend', 'fold_in', 'fold_in_reference',
+           'recommend_new_user', 'item_categories', 'category_agreement']
 
 # %% ../nbs/07_similar.ipynb #4ecbb953
 def normalize_rows(Y:np.ndarray, # n x f matrix of latent vectors
@@ -25,7 +26,7 @@ def normalize_rows(Y:np.ndarray, # n x f matrix of latent vectors
 # %% ../nbs/07_similar.ipynb #ab8e195c
 def _check_N(N):
     "`N` as an int, if it is an integer >= 0."
-    if not (_int_like(N) and N >= 0): raise ValueError(f"N must be an integer >= 0, got {N!r}")
+    if not (is_int(N) and N >= 0): raise ValueError(f"N must be an integer >= 0, got {N!r}")
     return int(N)
 
 def top_n_numpy(scores:np.ndarray, # B x n block of scores (or one row of n)
@@ -65,58 +66,9 @@ def top_n(scores:np.ndarray, # B x n block of scores (or one row of n)
     return ids, vals
 
 # %% ../nbs/07_similar.ipynb #82fd8049
-class _BadIndexError(ValueError, IndexError):
-    "An index out of range: a ValueError (wrong input), and still the IndexError it used to be."
-
-class _BadIdTypeError(ValueError, TypeError):
-    "An id that is not an integer index: a ValueError (wrong input), and still the TypeError it used to be."
-
-def _vectors(model, attr):
-    "The `attr` array of a fitted model (or the array itself): 2-D, non-empty and finite, or a one-line error."
-    noun = attr.split('_')[0] + 's'
-    if isinstance(model, np.ndarray): V = model
-    elif not hasattr(model, attr):
-        raise NotFittedError(f"{type(model).__name__} has no `{attr}`: fit the model first (model.fit(likes))")
-    else: V = np.asarray(getattr(model, attr))
-    if V.ndim != 2 or V.dtype.kind not in 'fiu':
-        raise ValueError(f"{attr} must be a 2-D array of numbers (one row per {noun[:-1]}), got {V.ndim}-D {V.dtype}")
-    if len(V) == 0:
-        raise ValueError(f"the model has no {noun} ({attr} is 0 x {V.shape[1]}): fit it on likes of at least one")
-    r = _first_non_finite(V)
-    if r is not None:
-        raise ValueError(f"{attr} hold NaN or infinite values (the first in row {r}): the model diverged in "
-                         "training; retrain it (see wrmf_nb.als.ALSDivergedError)")
-    return V
-
 def _block_rows(n_cols, itemsize, block_bytes):
     "How many rows of `n_cols` scores fit in `block_bytes`."
     return max(1, int(block_bytes) // max(1, n_cols * itemsize))
-
-# %% ../nbs/07_similar.ipynb #f7fefba3
-def _not_an_index(arr:np.ndarray)->list:
-    "[the first entry of `arr` that is not an integer index], or [] if there is none."
-    if arr.size == 0 or arr.dtype.kind in 'iu': return []
-    if arr.dtype.kind == 'f':
-        bad = np.flatnonzero(~np.isfinite(arr) | (arr != np.round(arr)))
-        return [float(arr.flat[bad[0]])] if bad.size else []
-    if arr.dtype.kind == 'O': return [v for v in arr.flat if not _int_like(v)][:1]
-    return [arr.flat[0]]                                  # strings, booleans, complex numbers, dates...
-
-def _as_index(x, n, what):
-    "`x` as a 1-d int64 array of indices in range(n), and whether a single index was given."
-    arr = np.asarray(x)
-    if arr.ndim > 1:
-        raise ValueError(f"{what} ids must be one index or a 1-D list of indices, got a {arr.ndim}-D array")
-    single, arr = arr.ndim == 0, np.atleast_1d(arr)
-    if arr.size and arr.dtype.kind == 'b':
-        raise _BadIdTypeError(f"{what} ids must be integer indices, got booleans (for a mask, pass np.flatnonzero(mask))")
-    for v in _not_an_index(arr):
-        got = f'the string {str(v)!r}' if isinstance(v, (str, bytes)) else repr(v)
-        raise _BadIdTypeError(f"{what} ids must be integer indices, got {got}; map ids to indices first (see id_maps)")
-    for v in arr[(arr < 0) | (arr >= n)][:1]:
-        v = f'{v:g}' if isinstance(v, float) else v      # 1e+300, not three hundred digits
-        raise _BadIndexError(f"{what} index {v} is out of range: the model has {n} {what}s (0..{n-1})")
-    return arr.astype(np.int64), single
 
 # %% ../nbs/07_similar.ipynb #f125e6b2
 def similar_items(model, # fitted model with `item_vectors` (or an items x f array)
@@ -126,9 +78,9 @@ def similar_items(model, # fitted model with `item_vectors` (or an items x f arr
                   block_bytes:int=2**26, # memory budget for one block of scores (64 MiB)
                  )->tuple[np.ndarray, np.ndarray]:
     "Top-`N` cosine neighbours of `item`: (ids, scores), shape (N,) for one item, (B, N) for a batch."
-    Yn = normalize_rows(_vectors(model, 'item_vectors'))
+    Yn = normalize_rows(model_vectors(model))
     n = len(Yn)
-    items, single = _as_index(item, n, 'item')
+    items, single = check_index(item, n, 'item')
     N = min(_check_N(N), n if include_self else n - 1)
     k = N - 1 if include_self and N > 0 else N
     ids = np.empty((len(items), N), np.int64)
@@ -154,16 +106,12 @@ def recommend(model, # fitted model with `user_vectors` and `item_vectors`
               block_bytes:int=2**26, # memory budget for one block of scores (64 MiB)
              )->tuple[np.ndarray, np.ndarray]:
     "Top-`N` items for `user` by predicted preference: (ids, scores), (N,) for one user, (B, N) for a batch."
-    X, Y = _vectors(model, 'user_vectors'), _vectors(model, 'item_vectors')
-    users, single = _as_index(user, len(X), 'user')
+    X, Y = model_factors(model, allow_empty=False)
+    users, single = check_index(user, len(X), 'user')
     if filter_liked:
         if ratings is None: raise ValueError("recommend(..., filter_liked=True) needs `ratings` (the users x items likes matrix); pass it or set filter_liked=False")
-        ratings = sparse.csr_matrix(ratings)
-        if ratings.shape != (len(X), len(Y)):
-            raise ValueError(f"ratings has shape {ratings.shape} but the model has {len(X)} users x {len(Y)} items")
+        ratings = check_shape(sparse.csr_matrix(ratings), (len(X), len(Y)))
     N = min(_check_N(N), len(Y))
-    if X.shape[1] != Y.shape[1]:
-        raise ValueError(f"user_vectors has {X.shape[1]} factors but item_vectors has {Y.shape[1]}")
     ids = np.empty((len(users), N), np.int64)
     scores = np.empty((len(users), N), np.result_type(X.dtype, Y.dtype))
     step = _block_rows(len(Y), scores.itemsize, block_bytes)
@@ -203,14 +151,8 @@ def _fold_in_param(model, name, value)->float:
 
 def _liked_counts(liked, counts, n):
     "Distinct liked item indices and their summed counts (> 0), from a list of items and optional counts."
-    idx, _ = _as_index(liked, n, 'item')
-    d = np.ones(len(idx)) if counts is None else np.asarray(counts, dtype=np.float64).ravel()
-    if len(d) != len(idx): raise ValueError(f"counts has {len(d)} values but liked has {len(idx)} items")
-    bad = np.flatnonzero(~np.isfinite(d) | (d < 0))
-    if bad.size:
-        k = bad[0]
-        raise ValueError(f"counts must hold finite, non-negative values: {bad.size} bad value(s), the first at "
-                         f"position {k} (item {idx[k]}) = {float(d[k])}")
+    idx, _ = check_index(liked, n, 'item')
+    d = check_counts(counts, idx)
     idx, inv = np.unique(idx, return_inverse=True)  # an item listed twice counts twice
     d = np.bincount(inv, weights=d, minlength=len(idx))
     if not (d > 0).any(): raise ValueError(f"no liked items: {_NO_HISTORY}")
@@ -224,7 +166,7 @@ def fold_in(model, # fitted model with `item_vectors` (and `alpha`, `regularizat
             regularization:float=None, # lambda; default `model.regularization`
            )->np.ndarray:
     "User vector(s) for new users: the exact WRMF solve against fixed item vectors; an empty list is a ValueError."
-    Y = _vectors(model, 'item_vectors')
+    Y = model_vectors(model)
     alpha = _fold_in_param(model, 'alpha', alpha)
     regularization = _fold_in_param(model, 'regularization', regularization)
     Y64 = Y.astype(np.float64)
@@ -240,10 +182,22 @@ def fold_in(model, # fitted model with `item_vectors` (and `alpha`, `regularizat
     else:
         idx, d = _liked_counts(liked, counts, len(Y))
         out = _fold_in_one(Y64, YtY, idx, d, alpha, regularization).astype(Y.dtype)
-    if _first_non_finite(np.atleast_2d(out)) is not None:
+    if first_non_finite(np.atleast_2d(out)) is not None:
         raise ValueError(f"fold-in overflowed: confidences 1 + alpha x count are too large for {Y.dtype} "
                          f"(alpha={alpha:g}); lower alpha or scale the counts down")
     return out
+
+# %% ../nbs/07_similar.ipynb #9c31bcd2
+def fold_in_reference(Y:np.ndarray, # items x f item vectors
+                      idx,          # the liked item indices
+                      d,            # their counts (> 0)
+                      alpha:float,  # confidence scale
+                      lam:float,    # regularization
+                     )->np.ndarray:
+    "Dense oracle: (Yᵀ C Y + λI) x = Yᵀ C p with C = diag(1 + α d), p = 1 on liked items."
+    dd = np.zeros(len(Y)); dd[idx] = d
+    C, p = np.diag(1 + alpha * dd), (dd > 0).astype(float)
+    return np.linalg.solve(Y.T @ C @ Y + lam * np.eye(Y.shape[1]), Y.T @ C @ p)
 
 # %% ../nbs/07_similar.ipynb #058958ab
 def recommend_new_user(model, # fitted model with `item_vectors`, `alpha` and `regularization`
@@ -258,8 +212,8 @@ def recommend_new_user(model, # fitted model with `item_vectors`, `alpha` and `r
         raise ValueError("recommend_new_user takes the item indices one new user liked; for a matrix of new users, "
                          "use fold_in and score its vectors")
     x = fold_in(model, liked, counts=counts)
-    Y = _vectors(model, 'item_vectors')
-    idx, _ = _as_index(liked, len(Y), 'item')
+    Y = model_vectors(model)
+    idx, _ = check_index(liked, len(Y), 'item')
     scores = (Y @ x).astype(np.result_type(Y.dtype, x.dtype))
     if filter_liked: scores[idx] = -np.inf
     i, v = top_n(scores, N)
@@ -287,7 +241,7 @@ def category_agreement(model, # fitted model with `item_vectors`
                       )->dict:
     "Mean fraction of each item's top-`N` neighbours sharing its category, and the random baseline."
     cats = np.asarray(categories)
-    Y = _vectors(model, 'item_vectors')
+    Y = model_vectors(model)
     if len(cats) != len(Y): raise ValueError(f"{len(cats)} categories for {len(Y)} items")
     items = np.arange(len(Y)) if items is None else np.asarray(items)
     ids, _ = similar_items(model, items, N=N, include_self=False)
