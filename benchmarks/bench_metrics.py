@@ -20,6 +20,7 @@ from wrmf_nb.split import train_test_split
 from wrmf_nb.als import ALS
 from wrmf_nb import metrics
 from wrmf_nb._kernels import _fetch_add, run_workers
+from wrmf_nb.checks import model_factors
 from wrmf_nb.metrics import calculate_mses, precision_at_k, precisions_at_k, ranking_metrics
 
 
@@ -40,7 +41,7 @@ def _scores_worker(X, tiles, users, B, counter, S):
 
 def scores_only(model, users):
     "The floor of any exact AUC: every score of every user in `users`, in the workers of wrmf_nb."
-    X, Y = metrics._vectors(model)
+    X, Y = model_factors(model)
     n, f = Y.shape
     nt = -(-n // _TILE)
     P = np.zeros((nt * _TILE, f), Y.dtype); P[:n] = Y

@@ -16,42 +16,12 @@ from tqdm.auto import tqdm
 
 from ._files import atomic_write, check_writable
 from ._kernels import _longest_row, _sweep_worker, run_workers
+from .checks import NotFittedError, check_ratings, is_int
 from .loss import wrmf_loss
 
 # %% auto #0
-__all__ = ['SOLVERS', 'BLOCKS_PER_THREAD', 'CONFIDENCES', 'MAX_DENSE_BYTES', 'check_ratings', 'gramian', 'cg_solve_reference',
-           'row_blocks', 'half_sweep', 'ALS', 'patch_als', 'ALSDivergedError', 'NotFittedError']
-
-# %% ../nbs/03_als.ipynb #8af39a3c
-def _first_bad(m:sp.csr_matrix, bad:np.ndarray):
-    "(row, column, value) of the first flagged stored entry of a CSR matrix."
-    k = int(np.flatnonzero(bad)[0])
-    return int(np.searchsorted(m.indptr, k, side='right') - 1), int(m.indices[k]), m.data[k]
-
-def check_ratings(ratings,               # users x items counts d_ui: scipy sparse (any format) or array-like
-                  dtype=np.float32,      # float type of the returned matrix
-                  name:str='ratings',    # what to call the matrix in error messages
-                 )->sp.csr_matrix:
-    "Validate a matrix of interaction counts and return it as a fresh CSR matrix of `dtype`."
-    if sp.issparse(ratings): m = ratings
-    else:
-        m = np.asarray(ratings)
-        if m.dtype.kind not in 'biuf': raise TypeError(f"{name} must hold numbers, got an array of dtype {m.dtype}")
-    if m.ndim != 2: raise ValueError(f"{name} must be a 2-D users x items matrix, got {m.ndim} dimension(s)")
-    if m.dtype.kind not in 'biuf': raise TypeError(f"{name} must hold numbers, got dtype {m.dtype}")
-    m = sp.csr_matrix(m, copy=True)
-    m.sum_duplicates()                    # also sorts the column indices of every row
-    bad = ~np.isfinite(m.data) | (m.data < 0)
-    if bad.any():
-        r, c, v = _first_bad(m, bad)
-        raise ValueError(f"{name} must hold finite, non-negative counts: {int(bad.sum())} bad value(s), "
-                         f"the first at (row {r}, column {c}) = {v}")
-    m.eliminate_zeros()
-    too_big = m.data > np.finfo(dtype).max
-    if too_big.any():
-        r, c, v = _first_bad(m, too_big)
-        raise ValueError(f"{name} has values too large for {np.dtype(dtype).name}, the first at (row {r}, column {c}) = {v}")
-    return m.astype(dtype, copy=False)
+__all__ = ['SOLVERS', 'BLOCKS_PER_THREAD', 'CONFIDENCES', 'MAX_DENSE_BYTES', 'gramian', 'cg_solve_reference', 'row_blocks',
+           'half_sweep', 'ALS', 'patch_als', 'ALSDivergedError']
 
 # %% ../nbs/03_als.ipynb #dac223c2
 def gramian(Y:np.ndarray,           # factors, n x f
@@ -174,8 +144,6 @@ def half_sweep(ratings:sp.csr_matrix,   # rows to solve x other side (`check_rat
 def _check_param(name, value, ok, want):
     if not ok: raise ValueError(f"{name} must be {want}, got {value!r}")
 
-def _int_like(v): return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
 # %% ../nbs/03_als.ipynb #43799273
 _BLAS = []
 
@@ -278,15 +246,15 @@ def __getstate__(self):
 @patch_als
 def _checked_params(self):
     "Validate the hyper-parameters (they are plain attributes, so this happens at fit time)."
-    _check_param('num_factors', self.num_factors, _int_like(self.num_factors) and self.num_factors >= 1, 'an integer >= 1')
+    _check_param('num_factors', self.num_factors, is_int(self.num_factors) and self.num_factors >= 1, 'an integer >= 1')
     for k in ('regularization', 'alpha'):
         v = getattr(self, k)
         _check_param(k, v, isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and np.isfinite(v) and v >= 0,
                      'a finite number >= 0')
-    _check_param('iterations', self.iterations, _int_like(self.iterations) and self.iterations >= 0, 'an integer >= 0')
+    _check_param('iterations', self.iterations, is_int(self.iterations) and self.iterations >= 0, 'an integer >= 0')
     _check_param('solver', self.solver, self.solver in SOLVERS, f'one of {SOLVERS}')
-    _check_param('cg_steps', self.cg_steps, _int_like(self.cg_steps) and self.cg_steps >= 1, 'an integer >= 1')
-    _check_param('num_threads', self.num_threads, _int_like(self.num_threads) and self.num_threads >= 0, 'an integer >= 0')
+    _check_param('cg_steps', self.cg_steps, is_int(self.cg_steps) and self.cg_steps >= 1, 'an integer >= 1')
+    _check_param('num_threads', self.num_threads, is_int(self.num_threads) and self.num_threads >= 0, 'an integer >= 0')
     _confidence_eps(self.confidence, self.epsilon)
     try: dt = np.dtype(self.dtype)
     except TypeError: dt = None
@@ -297,8 +265,6 @@ def _checked_params(self):
 class ALSDivergedError(ValueError):
     "Training produced NaN or infinite vectors: the hyper-parameters or the counts are to blame."
 
-class NotFittedError(ValueError, AttributeError):
-    "The model is not trained yet (also an `AttributeError`, so `hasattr` and old `except` clauses still work)."
 
 def _confidence(d, alpha:float, eps:float):
     "c = 1 + alpha*d (eps = 0) or 1 + alpha*log(1 + d/eps): numpy, for messages and checks."
@@ -469,7 +435,7 @@ def _saved_params(model)->dict:
     params = {k: v.item() if isinstance(v, np.generic) else v for k, v in model.get_params().items()}
     params['dtype'], params['callback'] = np.dtype(model.dtype).name, None
     rs = params['random_state']
-    if not (rs is None or _int_like(rs)):
+    if not (rs is None or is_int(rs)):
         kind = type(rs).__name__
         params['random_state'] = None
         params['random_state_note'] = f'a numpy.random.{kind}' if type(rs).__module__.startswith('numpy.random') \
@@ -527,7 +493,7 @@ def _read_params(arrays:dict, path:Path)->dict:
     if not isinstance(params, dict): raise ValueError(f"{path}: params is not valid JSON for a model (not an object)")
     note, params['callback'] = params.pop('random_state_note', None), None
     rs = params.get('random_state')
-    if not (rs is None or _int_like(rs)): raise ValueError(f"{path}: random_state must be an integer or null, got {rs!r}")
+    if not (rs is None or is_int(rs)): raise ValueError(f"{path}: random_state must be an integer or null, got {rs!r}")
     unknown = [k for k in params if k not in ALS._param_names]
     if unknown: raise ValueError(f"{path}: params has unknown parameter(s) {', '.join(map(repr, unknown))}; "
                                  f"a wrmf_nb model has {', '.join(ALS._param_names)}")

@@ -12,6 +12,8 @@ import numba
 from numba import njit
 from threadpoolctl import ThreadpoolController
 
+from .checks import check_ratings, check_users, model_factors
+
 from ._kernels import _fetch_add, run_workers, _sq_cross, _hits
 from ._kernels import _rank_worker, _topk_worker, _topk_stats
 
@@ -19,53 +21,7 @@ from ._kernels import _rank_worker, _topk_worker, _topk_stats
 __all__ = ['dense_mse', 'calculate_mse', 'calculate_mses', 'dense_user_metrics', 'user_metrics', 'precision_at_k',
            'precisions_at_k', 'ranking_metrics']
 
-# %% ../nbs/04_metrics.ipynb #c33f316a
-def _vectors(model):
-    "The fitted factors (X, Y) of `model` as C-contiguous arrays of one float dtype."
-    X, Y = getattr(model, 'user_vectors', None), getattr(model, 'item_vectors', None)
-    if X is None or Y is None:
-        raise ValueError(f"{type(model).__name__} has no user_vectors/item_vectors: fit the model first")
-    X, Y = np.asarray(X), np.asarray(Y)
-    if X.ndim != 2 or Y.ndim != 2 or X.shape[1] != Y.shape[1]:
-        raise ValueError(f"user_vectors {X.shape} and item_vectors {Y.shape} must be 2-D "
-                         "with the same number of factors")
-    dt = np.result_type(X.dtype, Y.dtype)
-    if dt not in (np.float32, np.float64): dt = np.dtype(np.float64)
-    X, Y = np.ascontiguousarray(X, dtype=dt), np.ascontiguousarray(Y, dtype=dt)
-    for name, A in (('user_vectors', X), ('item_vectors', Y)):
-        if not np.isfinite(A).all():
-            r, c = np.argwhere(~np.isfinite(A))[0]
-            raise ValueError(f"{name} holds a non-finite value at row {r}, column {c}: {A[r, c]}")
-    return X, Y
-
 # %% ../nbs/04_metrics.ipynb #4875ebd0
-def _labels(ratings, shape, name='ratings'):
-    "`ratings` as CSR with sorted indices and no stored zeros, checked against the model's (users, items) shape."
-    if not sp.issparse(ratings): ratings = np.asarray(ratings)
-    if ratings.ndim != 2: raise ValueError(f"{name} must be a 2-D users x items matrix, got ndim={ratings.ndim}")
-    if tuple(ratings.shape) != tuple(shape):
-        raise ValueError(f"{name} is {ratings.shape[0]} x {ratings.shape[1]} but the model has "
-                         f"{shape[0]} users x {shape[1]} items")
-    m = sp.csr_matrix(ratings)
-    if not m.has_canonical_format or (m.data == 0).any():
-        m = m.copy(); m.sum_duplicates(); m.eliminate_zeros(); m.sort_indices()
-    if not np.isfinite(m.data).all():
-        k = np.flatnonzero(~np.isfinite(m.data))[0]
-        row = np.searchsorted(m.indptr, k, side='right') - 1
-        raise ValueError(f"{name} holds a non-finite value at row {row}, column {m.indices[k]}: {m.data[k]}")
-    return m
-
-def _users(user_index, n_users):
-    "Rows to evaluate: `user_index`, or every user when it is None or empty (the post's `if user_index:`)."
-    if user_index is None or len(user_index) == 0: return np.arange(n_users, dtype=np.int64)
-    u = np.asarray(user_index)
-    if u.ndim != 1 or not np.issubdtype(u.dtype, np.integer):
-        raise ValueError(f"user_index must be a 1-D list of integer row numbers, got dtype {u.dtype}, shape {u.shape}")
-    bad = (u < 0) | (u >= n_users)
-    if bad.any():
-        raise IndexError(f"user_index[{np.flatnonzero(bad)[0]}] = {u[bad][0]} is out of range for {n_users} users")
-    return u.astype(np.int64)
-
 _BLAS = None
 
 def _blas_threads(n:int):
@@ -86,9 +42,9 @@ def _dense_ok(n_rows, n_items):
 
 def dense_mse(model, ratings, user_index=None)->float:
     "The post's MSE from dense users x items arrays (test oracle, small data only)."
-    X, Y = _vectors(model)
-    R = _labels(ratings, (X.shape[0], Y.shape[0]))
-    users = _users(user_index, X.shape[0])
+    X, Y = model_factors(model)
+    R = check_ratings(ratings, None, shape=(X.shape[0], Y.shape[0]), copy=False)
+    users = check_users(user_index, X.shape[0])
     _dense_ok(len(users), Y.shape[0])
     P = X[users].astype(np.float64) @ Y.astype(np.float64).T
     return float(((R[users].toarray() - P) ** 2).mean())
@@ -104,9 +60,9 @@ def calculate_mse(model,            # anything with `user_vectors` (users x f) a
 # %% ../nbs/04_metrics.ipynb #582d4feb
 def calculate_mses(model, ratings_list:list, user_index=None)->list:
     "`calculate_mse` for each matrix of `ratings_list`, sharing the ratings-free work."
-    X, Y = _vectors(model)
-    Rs = [_labels(ratings, (X.shape[0], Y.shape[0])) for ratings in ratings_list]
-    users = _users(user_index, X.shape[0])
+    X, Y = model_factors(model)
+    Rs = [check_ratings(ratings, None, shape=(X.shape[0], Y.shape[0]), copy=False) for ratings in ratings_list]
+    users = check_users(user_index, X.shape[0])
     if len(users) == 0: return [float('nan')] * len(Rs)
     Xs, Y64 = X[users].astype(np.float64), Y.astype(np.float64)
     with _blas_threads(1):     # small products: idle BLAS threads would spin
@@ -124,11 +80,11 @@ _COLUMNS = ['user', 'precision', 'recall', 'ap', 'ndcg', 'auc', 'n_relevant']
 
 def dense_user_metrics(model, ratings, k:int=5, user_index=None, exclude=None)->pd.DataFrame:
     "Per-user precision, recall, AP, NDCG and AUC at `k` from dense arrays and full sorts (test oracle, small data only)."
-    X, Y = _vectors(model)
+    X, Y = model_factors(model)
     shape = (X.shape[0], Y.shape[0])
-    R = _labels(ratings, shape)
-    E = sp.csr_matrix(shape) if exclude is None else _labels(exclude, shape, 'exclude')
-    users, k = _users(user_index, X.shape[0]), int(k)
+    R = check_ratings(ratings, None, shape=shape, copy=False)
+    E = sp.csr_matrix(shape) if exclude is None else check_ratings(exclude, None, 'exclude', shape, copy=False)
+    users, k = check_users(user_index, X.shape[0]), int(k)
     _dense_ok(len(users), Y.shape[0])
     S = X[users].astype(np.float64) @ Y.astype(np.float64).T
     Rd, Ed = R[users].toarray() != 0, E[users].toarray() != 0
@@ -188,11 +144,11 @@ def _n_workers(n_users:int, B:int, n_items:int)->int:
 # %% ../nbs/04_metrics.ipynb #67d96f57
 def _rank(model, ratings, k, user_index, exclude, want_auc):
     "Validate, then score and rank every user: (users, per-user results, top-k items)."
-    X, Y = _vectors(model)
+    X, Y = model_factors(model)
     shape = (X.shape[0], Y.shape[0])
-    R = _labels(ratings, shape)
-    E = sp.csr_matrix(shape) if exclude is None else _labels(exclude, shape, 'exclude')
-    users = _users(user_index, X.shape[0])
+    R = check_ratings(ratings, None, shape=shape, copy=False)
+    E = sp.csr_matrix(shape) if exclude is None else check_ratings(exclude, None, 'exclude', shape, copy=False)
+    users = check_users(user_index, X.shape[0])
     if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
     k, n, m = int(k), len(users), Y.shape[0]
@@ -248,7 +204,7 @@ def precisions_at_k(model, ratings_list:list, k:int=5, user_index=None,
     users, res, top = _rank(model, ratings_list[0], k, user_index, exclude, False)
     out = [float(res[:, 0].mean()) if len(users) else float('nan')]
     for ratings in ratings_list[1:]:
-        R = _labels(ratings, (model.user_vectors.shape[0], model.item_vectors.shape[0]))
+        R = check_ratings(ratings, None, shape=(model.user_vectors.shape[0], model.item_vectors.shape[0]), copy=False)
         h = _hits(top, users, R.indptr.astype(np.int64), R.indices.astype(np.int64))
         # the same sum as precision_at_k's
         out.append(float((h / k).mean()) if len(users) else float('nan'))

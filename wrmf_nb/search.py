@@ -27,7 +27,8 @@ import pandas as pd
 import scipy.sparse as sp
 from tqdm.auto import tqdm
 
-from .metrics import calculate_mse, calculate_mses, precisions_at_k, _users, _blas_threads
+from .checks import check_users
+from .metrics import calculate_mse, calculate_mses, precisions_at_k, _blas_threads
 from .data import synthetic_likes, threshold_likes, likes_matrix
 from .split import train_test_split
 from .als import ALS
@@ -97,7 +98,7 @@ def learning_curve(model,            # an ALS-like model: `iterations`, `fit`, `
     train, test = sp.csr_matrix(train), sp.csr_matrix(test)
     if train.shape != test.shape:
         raise ValueError(f"train is {train.shape[0]} x {train.shape[1]} but test is {test.shape[0]} x {test.shape[1]}")
-    users = _users(user_index, train.shape[0])
+    users = check_users(user_index, train.shape[0])
     tp, tm, sp_, sm = _learning_curve(model, train, test, epochs, k, users, print if verbose else None)
     return model, tp, tm, sp_, sm
 
@@ -519,7 +520,7 @@ def grid_search_learning_curve(base_model,             # unfitted ALS-like model
     train, test = sp.csr_matrix(train), sp.csr_matrix(test)
     if train.shape != test.shape:
         raise ValueError(f"train is {train.shape[0]} x {train.shape[1]} but test is {test.shape[0]} x {test.shape[1]}")
-    users = _users(user_index, train.shape[0])
+    users = check_users(user_index, train.shape[0])
     if not isinstance(patk, numbers.Integral) or patk < 1: raise ValueError(f"patk must be a positive integer, got {patk!r}")
     for p in configs: _fresh(base_model, p)                   # fail early on unknown parameter names
     fp = search_fingerprint(base_model, train, test, users, epochs, patk)

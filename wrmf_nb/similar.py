@@ -6,7 +6,7 @@
 from __future__ import annotations
 import numpy as np
 import scipy.sparse as sparse
-from numba import njit, prange
+from numba import njit
 
 from .checks import check_counts, check_index, check_ratings, check_shape
 from .checks import first_non_finite, is_int, model_factors, model_vectors
