@@ -243,7 +243,7 @@ def _patk(model, ratings, k, user_index):
     pred = model.predict_for_customers()
     return float(np.mean([len(set(np.argsort(-pred[u])[:k]) & set(ratings[u].indices)) / k for u in user_index]))
 
-def _learning_curve(model, train, test, epochs, k=5, user_index=None):
+def _post_learning_curve(model, train, test, epochs, k=5, user_index=None):
     if not user_index: user_index = range(train.shape[0])
     prev_epoch, rows = 0, []
     for epoch in epochs:
@@ -255,14 +255,14 @@ def _learning_curve(model, train, test, epochs, k=5, user_index=None):
         prev_epoch = epoch
     return model, rows
 
-def _grid_search_learning_curve(base_model, train, test, param_grid, user_index=None, patk=5, epochs=range(2, 10, 2)):
+def _post_grid_search_learning_curve(base_model, train, test, param_grid, user_index=None, patk=5, epochs=range(2, 10, 2)):
     curves = []
     keys, values = zip(*param_grid.items())
     for v in itertools.product(*values):
         params = dict(zip(keys, v))
         this_model = copy.deepcopy(base_model)
         for name, value in params.items(): setattr(this_model, name, value)
-        _, rows = _learning_curve(this_model, train, test, epochs, k=patk, user_index=user_index)
+        _, rows = _post_learning_curve(this_model, train, test, epochs, k=patk, user_index=user_index)
         curves.append({'params': params, 'rows': rows, 'model': this_model})
     return curves
 
@@ -278,7 +278,7 @@ def test_driven_like_the_post():
     train, test = train.tocsr(), test.tocsr()
     base = ALS(random_state=0)
     grid = {'num_factors': [4, 8], 'regularization': [0.0, 1.0], 'alpha': [1, 50]}
-    curves = _grid_search_learning_curve(base, train, test, grid, user_index=user_index, patk=5)
+    curves = _post_grid_search_learning_curve(base, train, test, grid, user_index=user_index, patk=5)
     assert not hasattr(base, 'user_vectors') and len(curves) == 8
     for c in curves:
         m = c['model']
