@@ -552,3 +552,20 @@ def test_confidence_parameters_are_checked_and_saved(tmp_path):
     back = ALS.load(m.save(tmp_path / 'm.npz'))
     assert (back.confidence, back.epsilon) == ('log', 2.5)
     np.testing.assert_array_equal(back.fit_partial(R).user_vectors, m.fit_partial(R).user_vectors)
+
+
+def test_log_confidence_matches_the_numpy_oracle_of_chapter_0():
+    "Cholesky half-sweeps with confidence='log' equal chapter 0's reference_half_sweep with the same form; the loss too."
+    from wrmf_nb.loss import dense_wrmf_loss
+    R = random_counts(50, 30, 0.2, 33, max_count=1000)
+    Y = np.random.default_rng(1).random((30, 5))
+    Cui = check_ratings(R, np.float64)
+    X = np.zeros((50, 5))
+    half_sweep(Cui, X, Y, 0.2, 4.0, solver='cholesky', confidence='log', epsilon=5.0)
+    np.testing.assert_allclose(X, reference_half_sweep(R, Y, 4.0, 0.2, 'log', 5.0), rtol=1e-9, atol=1e-12)
+    assert not np.allclose(X, reference_half_sweep(R, Y, 4.0, 0.2))                 # the linear form differs
+    kw = dict(confidence='log', epsilon=5.0)
+    assert wrmf_loss(R, X, Y, 4.0, 0.2, **kw) == pytest.approx(dense_wrmf_loss(R, X, Y, 4.0, 0.2, **kw), rel=1e-10)
+    m = ALS(num_factors=5, alpha=4.0, regularization=0.2, iterations=3, dtype=np.float64, random_state=0,
+            calculate_training_loss=True, **kw).fit(R)
+    assert m.loss_history[-1] == pytest.approx(wrmf_loss(R, m.user_vectors, m.item_vectors, 4.0, 0.2, **kw))

@@ -117,3 +117,26 @@ def test_a_damaged_file_is_a_one_line_error(tmp_path):
     (d / 'user_artists.dat').write_bytes(b'userID\tartistID\tweight\n2\t51\tlots\n')
     (d / 'artists.dat').write_bytes(ARTISTS)
     with pytest.raises(ValueError, match=r"line 2: weight 'lots' is not a play count"): load_lastfm(d, verbose=False)
+
+
+def test_build_likes_takes_counts_from_a_column():
+    import pandas as pd
+    from wrmf_nb.data import build_likes, likes_matrix
+    df = pd.DataFrame({'uid': ['a', 'a', 'b', 'b'], 'mid': ['x', 'y', 'x', 'x'], 'plays': [5, 0, 2, 3]})
+    m, maps = build_likes(df, counts='plays')
+    assert m.toarray().tolist() == [[5.0, 0.0], [5.0, 0.0]] and m.nnz == 2     # a 0 is no like; repeats add up
+    assert (likes_matrix(df, counts='plays') != m).nnz == 0
+    assert build_likes(df)[0].toarray().tolist() == [[1.0, 1.0], [1.0, 0.0]]  # default: one like per pair
+    with pytest.raises(ValueError, match="not a column"): build_likes(df, counts='weight')
+    with pytest.raises(ValueError, match=r"the first in row 1 = 'lots'"):
+        build_likes(df.assign(plays=[1, 'lots', 2, 3]), counts='plays')
+
+
+@needs_data
+def test_lastfm_counts_are_play_counts():
+    from wrmf_nb.data import build_likes
+    df = load_lastfm(verbose=False)
+    m, maps = build_likes(df, counts='plays')
+    assert m.nnz == 92_834 and m.sum() == df.plays.sum()
+    u, a = maps.uid_to_idx['2'], maps.mid_to_idx['51']
+    assert m[u, a] == 13883                                           # user 2 played Duran Duran 13,883 times

@@ -490,3 +490,16 @@ def test_save_curves_is_atomic(reference, tmp_path, monkeypatch):
         save_curves(reference, target, meta={'n': 3, 'bad': object()})
     assert load_curves(target)[1] == {'n': 2} and sorted(x.name for x in tmp_path.iterdir()) == ['r.json']
     assert old != target.read_bytes()
+
+
+def test_confidence_is_a_grid_key(data, tmp_path):
+    "The log confidence is searched like any other hyper-parameter, checkpointed and resumed."
+    train, test, users = data
+    grid = {'num_factors': [4], 'confidence': ['linear', 'log']}
+    ck = tmp_path / 'c.jsonl'
+    kw = dict(user_index=users, epochs=[1, 2], verbose=False, progress=False, checkpoint=ck)
+    curves = grid_search_learning_curve(ALS(random_state=0, alpha=5.0), train, test, grid, **kw)
+    assert [c['params']['confidence'] for c in curves] == ['linear', 'log']
+    assert curves[0]['patk']['test'] != curves[1]['patk']['test'] or curves[0]['mse'] != curves[1]['mse']
+    again = grid_search_learning_curve(ALS(random_state=0, alpha=5.0), train, test, grid, **kw)
+    assert again == curves

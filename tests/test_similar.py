@@ -295,3 +295,25 @@ def test_misuse_is_refused_in_one_line():
     _one_line(e)
     with pytest.raises(ValueError, match='SimpleNamespace has no `item_vectors`: fit the model first'):
         similar_items(SimpleNamespace(), 0)
+
+
+# ---------------------------------------------------------------- the paper's log confidence (issue 13)
+
+def test_log_confidence_fold_in_equals_oracle_and_the_models_own_sweep():
+    "fold_in uses the model's confidence: with 'log' it equals the dense oracle and one more exact user half-sweep."
+    als = pytest.importorskip('wrmf_nb.als')
+    R = random_likes(60, 40, density=0.15, seed=6)
+    R.data = np.round(R.data * 900) + 1                                   # play counts 1..901
+    model = als.ALS(num_factors=6, regularization=0.3, alpha=3.0, iterations=3, solver='cholesky', dtype=np.float64,
+                    random_state=0, confidence='log', epsilon=2.0).fit(R)
+    Y_before = model.item_vectors.copy()
+    row = R[7]
+    np.testing.assert_allclose(fold_in(model, row.indices, counts=row.data),
+                               fold_in_reference(Y_before, row.indices, row.data, 3.0, 0.3, 'log', 2.0), rtol=1e-8)
+    folded = fold_in(model, R)
+    model.iterations = 1
+    model.fit_partial(R)
+    np.testing.assert_allclose(folded, model.user_vectors, rtol=1e-6, atol=1e-8)
+    # the linear form on the same counts is a different solve
+    assert not np.allclose(fold_in(model, R[7:8], confidence='linear')[0], folded[7])
+    with pytest.raises(ValueError, match='epsilon'): fold_in(model, [1, 2], confidence='log', epsilon=0)

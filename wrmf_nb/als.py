@@ -17,11 +17,11 @@ from tqdm.auto import tqdm
 from ._files import atomic_write, check_writable
 from ._kernels import _longest_row, _sweep_worker, run_workers
 from .checks import NotFittedError, check_ratings, is_int
-from .loss import wrmf_loss
+from .loss import check_confidence, confidence as _confidence, wrmf_loss
 
 # %% auto #0
-__all__ = ['SOLVERS', 'BLOCKS_PER_THREAD', 'CONFIDENCES', 'MAX_DENSE_BYTES', 'gramian', 'cg_solve_reference', 'row_blocks',
-           'half_sweep', 'ALS', 'patch_als', 'ALSDivergedError']
+__all__ = ['SOLVERS', 'BLOCKS_PER_THREAD', 'MAX_DENSE_BYTES', 'gramian', 'cg_solve_reference', 'row_blocks', 'half_sweep', 'ALS',
+           'patch_als', 'ALSDivergedError']
 
 # %% ../nbs/03_als.ipynb #dac223c2
 def gramian(Y:np.ndarray,           # factors, n x f
@@ -96,18 +96,6 @@ SOLVERS = ('cg', 'cholesky')
 BLOCKS_PER_THREAD = 16   # blocks a thread: enough to even out, few enough to cost nothing
 
 # %% ../nbs/03_als.ipynb #0c5e1f06
-CONFIDENCES = ('linear', 'log')
-
-def _confidence_eps(confidence:str, epsilon:float)->float:
-    "The kernels' switch: 0 for linear confidence, epsilon (> 0) for log confidence."
-    if confidence not in CONFIDENCES:
-        raise ValueError(f"confidence must be one of {CONFIDENCES}, got {confidence!r}")
-    if confidence == 'linear': return 0.0
-    if not (isinstance(epsilon, (int, float, np.number)) and not isinstance(epsilon, bool)
-            and np.isfinite(epsilon) and epsilon > 0):
-        raise ValueError(f"epsilon must be a finite number > 0, got {epsilon!r}")
-    return float(epsilon)
-
 def half_sweep(ratings:sp.csr_matrix,   # rows to solve x other side (`check_ratings`)
                X:np.ndarray,            # factors being solved (C-contiguous), in place
                Y:np.ndarray,            # fixed factors of the other side
@@ -128,7 +116,7 @@ def half_sweep(ratings:sp.csr_matrix,   # rows to solve x other side (`check_rat
         blocks = row_blocks(ratings.indptr, BLOCKS_PER_THREAD * n_workers, f, solver)
     data = ratings.data if ratings.data.dtype == dt else ratings.data.astype(dt)
     G, alpha = gramian(Y, regularization), dt.type(alpha)
-    eps = dt.type(_confidence_eps(confidence, epsilon))
+    eps = dt.type(check_confidence(confidence, epsilon))
     exact = solver == 'cholesky'
     steps = None if exact else int(cg_steps)         # None: the exact solver
     mats = np.empty((n_workers, f if exact else 0, f), dt)   # Cholesky: A
@@ -255,7 +243,7 @@ def _checked_params(self):
     _check_param('solver', self.solver, self.solver in SOLVERS, f'one of {SOLVERS}')
     _check_param('cg_steps', self.cg_steps, is_int(self.cg_steps) and self.cg_steps >= 1, 'an integer >= 1')
     _check_param('num_threads', self.num_threads, is_int(self.num_threads) and self.num_threads >= 0, 'an integer >= 0')
-    _confidence_eps(self.confidence, self.epsilon)
+    check_confidence(self.confidence, self.epsilon)
     try: dt = np.dtype(self.dtype)
     except TypeError: dt = None
     _check_param('dtype', self.dtype, dt in (np.float32, np.float64), 'np.float32 or np.float64')
@@ -265,10 +253,6 @@ def _checked_params(self):
 class ALSDivergedError(ValueError):
     "Training produced NaN or infinite vectors: the hyper-parameters or the counts are to blame."
 
-
-def _confidence(d, alpha:float, eps:float):
-    "c = 1 + alpha*d (eps = 0) or 1 + alpha*log(1 + d/eps): numpy, for messages and checks."
-    return 1 + alpha * (d if eps == 0 else np.log1p(d / eps))
 
 def _first_non_finite(M:np.ndarray):
     "Index of the first row of `M` holding NaN or inf, or None: one sum when all is well."
@@ -283,7 +267,7 @@ def _check_finite(self, M:np.ndarray, side:str, Cui:sp.csr_matrix):
     if r is None: return
     a, lam, dt = float(self.alpha), float(self.regularization), np.dtype(self.dtype).name
     top = float(Cui.data.max()) if Cui.nnz else 0.0
-    c = _confidence(np.float64(top), a, _confidence_eps(self.confidence, self.epsilon))
+    c = float(_confidence(top, a, self.confidence, self.epsilon))
     fixes = [f'lower alpha or scale the counts down (the largest confidence is {c:.3g})',
              'add regularization' + (' (it is 0)' if lam == 0 else '')]
     if dt == 'float32': fixes.append('use dtype=np.float64')
@@ -339,7 +323,8 @@ def _run(self, Cui, Ciu, sweeps:int):
             self._check_finite(Y, 'item', Cui)
             self.sweeps_done += 1
             if self.calculate_training_loss:
-                self.loss_history.append(wrmf_loss(Cui, X, Y, self.alpha, self.regularization))
+                self.loss_history.append(wrmf_loss(Cui, X, Y, self.alpha, self.regularization,
+                                                   self.confidence, self.epsilon))
                 bar.set_postfix(loss=f'{self.loss_history[-1]:.5g}')
             bar.update()
             if self.callback is not None and self.callback(self.sweeps_done, self) is True: break

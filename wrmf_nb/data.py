@@ -711,10 +711,25 @@ def _codes(col:pd.Series, mapping:dict|None, name:str):
     return codes, n
 
 # %% ../nbs/01_data.ipynb #626e754c
-def _csr(rows, cols, shape, binary:bool)->sparse.csr_matrix:
-    "A float64 CSR matrix with a 1 (binary) or the number of repeats at each (row, col) pair."
-    m = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=shape, dtype=np.float64)
+def _count_values(df:pd.DataFrame, counts:str|None)->np.ndarray:
+    "The d of every row: 1, or the numbers in column `counts` (finite, >= 0; a 0 is no like)."
+    if counts is None: return np.ones(len(df))
+    if counts not in df.columns:
+        raise ValueError(f"counts={counts!r} is not a column of the likes table ({', '.join(df.columns)})")
+    v = pd.to_numeric(df[counts], errors='coerce').to_numpy(np.float64)
+    bad = ~np.isfinite(v) | (v < 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"column {counts!r} must hold finite counts >= 0: {int(bad.sum())} bad value(s), "
+                         f"the first in row {i} = {df[counts].iloc[i]!r}")
+    return v
+
+def _csr(rows, cols, shape, binary:bool, values=None)->sparse.csr_matrix:
+    "A float64 CSR matrix: 1 (binary), or the sum of `values` (default 1 a row) at each (row, col)."
+    values = np.ones(len(rows)) if values is None else values
+    m = sparse.csr_matrix((values, (rows, cols)), shape=shape, dtype=np.float64)
     m.sum_duplicates()  # also sorts each row's column indices
+    m.eliminate_zeros() # a count of 0 is no like
     if binary: m.data[:] = 1.0
     return m
 
@@ -722,15 +737,17 @@ def likes_matrix(df:pd.DataFrame,         # one row per like, with `uid` and `mi
                  uid_to_idx:dict|None=None, # user id -> row; None: order of first appearance
                  mid_to_idx:dict|None=None, # model id -> column; None: order of first appearance
                  binary:bool=True,          # 1 for a like (True), or d_ui, the number of rows for the pair (False)
+                 counts:str|None=None,      # a column holding d_ui (e.g. 'plays'); implies binary=False
                 )->sparse.csr_matrix:
     "The users x models likes matrix as a float64 CSR matrix, built without Python loops."
     rows, n_rows = _codes(df['uid'], uid_to_idx, 'uid')
     cols, n_cols = _codes(df['mid'], mid_to_idx, 'mid')
-    return _csr(rows, cols, (n_rows, n_cols), binary)
+    return _csr(rows, cols, (n_rows, n_cols), binary and counts is None, _count_values(df, counts))
 
 # %% ../nbs/01_data.ipynb #caaa2173
 def build_likes(df:pd.DataFrame, # one row per like, with `uid` and `mid` columns
                 binary:bool=True, # 0/1 entries (True) or counts d_ui (False)
+                counts:str|None=None, # a column holding d_ui (e.g. 'plays'); implies binary=False
                )->tuple:
     "The likes matrix and its id maps at once, numbering ids once: (likes, LikesMaps)."
     for col in ('uid', 'mid'):
@@ -740,4 +757,5 @@ def build_likes(df:pd.DataFrame, # one row per like, with `uid` and `mid` column
     uids, mids = uids.tolist(), mids.tolist()
     maps = LikesMaps(dict(zip(mids, range(len(mids)))), dict(enumerate(mids)),
                      dict(zip(uids, range(len(uids)))), dict(enumerate(uids)))
-    return _csr(rows, cols, (len(uids), len(mids)), binary), maps
+    values = _count_values(df, counts)
+    return _csr(rows, cols, (len(uids), len(mids)), binary and counts is None, values), maps

@@ -10,26 +10,47 @@ import scipy.sparse as sp
 from .checks import check_factors, check_ratings
 
 # %% auto #0
-__all__ = ['confidence', 'dense_wrmf_loss', 'wrmf_loss', 'solve_vector_dense', 'reference_half_sweep', 'reference_als']
+__all__ = ['CONFIDENCES', 'check_confidence', 'confidence', 'dense_wrmf_loss', 'wrmf_loss', 'solve_vector_dense',
+           'reference_half_sweep', 'reference_als']
 
 # %% ../nbs/00_loss.ipynb #066e549f
-def confidence(d,            # interaction counts d_ui (array or scalar)
-               alpha:float,  # how much one interaction adds to the confidence
+CONFIDENCES = ('linear', 'log')
+
+def check_confidence(form:str, epsilon:float)->float:
+    "Validate a confidence form and its epsilon; returns the kernels' switch (0: linear, else epsilon)."
+    if form not in CONFIDENCES:
+        raise ValueError(f"confidence must be one of {CONFIDENCES}, got {form!r}")
+    if form == 'linear': return 0.0
+    ok = isinstance(epsilon, (int, float, np.number)) and not isinstance(epsilon, bool)
+    if not (ok and np.isfinite(epsilon) and epsilon > 0):
+        raise ValueError(f"epsilon must be a finite number > 0, got {epsilon!r}")
+    return float(epsilon)
+
+def confidence(d,                    # interaction counts d_ui (array or scalar)
+               alpha:float,          # how much one interaction adds to the confidence
+               form:str='linear',    # 'linear': 1 + alpha*d; 'log': 1 + alpha*log(1 + d/epsilon)
+               epsilon:float=1.0,    # the count scale of the log form
               ):
-    "The confidence $c = 1 + \\alpha d$ of Hu, Koren and Volinsky."
-    return 1.0 + alpha * np.asarray(d, dtype=np.float64)
+    "The confidence $c$ of Hu, Koren and Volinsky: $1 + \\alpha d$, or $1 + \\alpha\\log(1 + d/\\epsilon)$."
+    check_confidence(form, epsilon)
+    d = np.asarray(d, dtype=np.float64)
+    return 1.0 + alpha * (d if form == 'linear' else np.log1p(d / epsilon))
 
 # %% ../nbs/00_loss.ipynb #d83a2e02
+_conf = confidence   # the functions below take a `confidence` argument that hides it
+
 def dense_wrmf_loss(ratings,               # users x items counts d_ui (dense or sparse); small matrices only
                     X:np.ndarray,          # user factors, users x f
                     Y:np.ndarray,          # item factors, items x f
                     alpha:float,           # confidence scale: c = 1 + alpha * d
                     regularization:float,  # lambda, shared by users and items
+                    confidence:str='linear', # or 'log' (see `confidence`)
+                    epsilon:float=1.0,     # the count scale of the log confidence
                    )->float:
     "The WRMF loss computed literally over the dense matrix: the test oracle (builds users x items arrays)."
     X, Y = check_factors(X, Y, ('X', 'Y'), np.float64)
     R = check_ratings(ratings, np.float64, shape=(len(X), len(Y)), copy=False).toarray()
-    P, C = (R > 0).astype(np.float64), confidence(R, alpha)
+    P, C = (R > 0).astype(np.float64), _conf(R, alpha, confidence, epsilon)
     return float((C * (P - X @ Y.T)**2).sum() + regularization * ((X**2).sum() + (Y**2).sum()))
 
 # %% ../nbs/00_loss.ipynb #bd3fd87a
@@ -40,6 +61,8 @@ def wrmf_loss(ratings,               # users x items counts d_ui (scipy sparse o
               Y:np.ndarray,          # item factors, items x f
               alpha:float,           # confidence scale: c = 1 + alpha * d
               regularization:float,  # lambda, shared by users and items
+              confidence:str='linear', # or 'log' (see `confidence`)
+              epsilon:float=1.0,     # the count scale of the log confidence
              )->float:
     "The exact WRMF loss in O(nnz*f + (U+I)*f^2), never forming a dense users x items array."
     X, Y = check_factors(X, Y, ('X', 'Y'), np.float64)
@@ -49,7 +72,7 @@ def wrmf_loss(ratings,               # users x items counts d_ui (scipy sparse o
     for lo in range(0, R.nnz, _CHUNK):                          # chunks keep memory at O(chunk * f)
         sl = slice(lo, lo + _CHUNK)
         s = np.einsum('ij,ij->i', X[rows[sl]], Y[R.indices[sl]])  # s_ui on the non-zeros only
-        c = confidence(R.data[sl], alpha)
+        c = _conf(R.data[sl], alpha, confidence, epsilon)
         data += float(np.sum(c * (1.0 - s)**2 - s**2))
     return data + regularization * float(np.sum(X * X) + np.sum(Y * Y))
 
@@ -59,13 +82,16 @@ def solve_vector_dense(Y:np.ndarray,           # fixed factors of the other side
                        vals,                   # their counts d (same length as idx)
                        alpha:float,            # confidence scale: c = 1 + alpha * d
                        regularization:float,   # lambda
+                       confidence:str='linear', # or 'log' (see `confidence`)
+                       epsilon:float=1.0,      # the count scale of the log confidence
                       )->np.ndarray:
     "Exact ALS solution for one row: (YtY + Yt(C-I)Y + lambda*I)^-1 Yt C p, in plain numpy (float64)."
     Y = np.asarray(Y, dtype=np.float64)
     idx, vals = np.asarray(idx, dtype=np.int64), np.asarray(vals, dtype=np.float64)
     Yu = Y[idx]                                           # n_u x f: only the touched items
-    A = Y.T @ Y + (Yu.T * (alpha * vals)) @ Yu + regularization * np.eye(Y.shape[1])
-    b = Yu.T @ confidence(vals, alpha)                    # p = 1 on the touched items
+    c = _conf(vals, alpha, confidence, epsilon)           # confidences of the touched items
+    A = Y.T @ Y + (Yu.T * (c - 1)) @ Yu + regularization * np.eye(Y.shape[1])
+    b = Yu.T @ c                                          # p = 1 on the touched items
     return np.linalg.solve(A, b)
 
 # %% ../nbs/00_loss.ipynb #7a8a6f2f
@@ -73,11 +99,14 @@ def reference_half_sweep(ratings,               # rows to solve x the other side
                          Y:np.ndarray,          # fixed factors of the other side
                          alpha:float,           # confidence scale
                          regularization:float,  # lambda
+                         confidence:str='linear', # or 'log' (see `confidence`)
+                         epsilon:float=1.0,     # the count scale of the log confidence
                         )->np.ndarray:
     "Solve every row of `ratings` exactly against fixed `Y` with `solve_vector_dense` (slow reference)."
     R = check_ratings(ratings, np.float64, copy=False)
     return np.stack([solve_vector_dense(Y, R.indices[R.indptr[u]:R.indptr[u+1]], R.data[R.indptr[u]:R.indptr[u+1]],
-                                        alpha, regularization) for u in range(R.shape[0])]
+                                        alpha, regularization, confidence, epsilon)
+                     for u in range(R.shape[0])]
                     ) if R.shape[0] else np.zeros((0, np.shape(Y)[1]))
 
 def reference_als(ratings,               # users x items counts (sparse)
@@ -86,12 +115,17 @@ def reference_als(ratings,               # users x items counts (sparse)
                   regularization:float=0.1, # lambda
                   iterations:int=10,     # full sweeps (users then items)
                   seed:int=0,            # seed of the random initial item factors
+                  confidence:str='linear', # or 'log' (see `confidence`)
+                  epsilon:float=1.0,     # the count scale of the log confidence
                  ):
     "Plain numpy ALS; returns X, Y and the loss after every half-sweep."
     R = check_ratings(ratings, np.float64, copy=False)
     Y = np.random.default_rng(seed).normal(scale=0.1, size=(R.shape[1], factors))
     X, losses = np.zeros((R.shape[0], factors)), []
     for _ in range(iterations):
-        X = reference_half_sweep(R, Y, alpha, regularization);   losses.append(wrmf_loss(R, X, Y, alpha, regularization))
-        Y = reference_half_sweep(R.T, X, alpha, regularization); losses.append(wrmf_loss(R, X, Y, alpha, regularization))
+        kw = dict(confidence=confidence, epsilon=epsilon)
+        X = reference_half_sweep(R, Y, alpha, regularization, **kw)
+        losses.append(wrmf_loss(R, X, Y, alpha, regularization, **kw))
+        Y = reference_half_sweep(R.T, X, alpha, regularization, **kw)
+        losses.append(wrmf_loss(R, X, Y, alpha, regularization, **kw))
     return X, Y, losses

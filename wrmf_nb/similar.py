@@ -10,6 +10,7 @@ from numba import njit
 
 from .checks import check_counts, check_index, check_ratings, check_shape
 from .checks import first_non_finite, is_int, model_factors, model_vectors
+from .loss import check_confidence, confidence as _confidence
 
 # %% auto #0
 __all__ = ['normalize_rows', 'top_n_numpy', 'top_n', 'similar_items', 'recommend', 'fold_in', 'fold_in_reference',
@@ -127,10 +128,10 @@ def recommend(model, # fitted model with `user_vectors` and `item_vectors`
     return (ids[0], scores[0]) if single else (ids, scores)
 
 # %% ../nbs/07_similar.ipynb #427af781
-def _fold_in_one(Y, YtY, idx, d, alpha, regularization):
+def _fold_in_one(Y, YtY, idx, d, alpha, regularization, form='linear', epsilon=1.0):
     "Exact WRMF solve for one user: liked items `idx` with counts `d` against fixed item vectors `Y`."
     Yl = Y[idx]
-    c1 = alpha * d                                  # c - 1 on the liked items
+    c1 = _confidence(d, alpha, form, epsilon) - 1   # c - 1 on the liked items
     A = YtY + (Yl.T * c1) @ Yl + regularization * np.eye(Y.shape[1])
     b = Yl.T @ (1.0 + c1)
     try: return np.linalg.solve(A, b)
@@ -149,6 +150,13 @@ def _fold_in_param(model, name, value)->float:
     if not ok: raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     return float(value)
 
+def _fold_in_form(model, confidence, epsilon)->tuple:
+    "The confidence form and epsilon: the given ones, else the model's (linear for bare vectors)."
+    form = getattr(model, 'confidence', 'linear') if confidence is None else confidence
+    eps = getattr(model, 'epsilon', 1.0) if epsilon is None else epsilon
+    check_confidence(form, eps)
+    return form, eps
+
 def _liked_counts(liked, counts, n):
     "Distinct liked item indices and their summed counts (> 0), from a list of items and optional counts."
     idx, _ = check_index(liked, n, 'item')
@@ -164,11 +172,14 @@ def fold_in(model, # fitted model with `item_vectors` (and `alpha`, `regularizat
             counts=None, # how many times each item in `liked` was liked/clicked (default 1 each)
             alpha:float=None, # confidence scale; default `model.alpha`
             regularization:float=None, # lambda; default `model.regularization`
+            confidence:str=None, # 'linear' or 'log'; default the model's (linear)
+            epsilon:float=None, # count scale of the log confidence; default the model's
            )->np.ndarray:
     "User vector(s) for new users: the exact WRMF solve against fixed item vectors; an empty list is a ValueError."
     Y = model_vectors(model)
     alpha = _fold_in_param(model, 'alpha', alpha)
     regularization = _fold_in_param(model, 'regularization', regularization)
+    form = _fold_in_form(model, confidence, epsilon)
     Y64 = Y.astype(np.float64)
     YtY = Y64.T @ Y64
     if sparse.issparse(liked):
@@ -178,10 +189,10 @@ def fold_in(model, # fitted model with `item_vectors` (and `alpha`, `regularizat
         out = np.empty((R.shape[0], Y.shape[1]), Y.dtype)
         for u in range(R.shape[0]):                  # an empty row gets the zero vector, as in fit
             sl = slice(R.indptr[u], R.indptr[u + 1])
-            out[u] = _fold_in_one(Y64, YtY, R.indices[sl], R.data[sl], alpha, regularization)
+            out[u] = _fold_in_one(Y64, YtY, R.indices[sl], R.data[sl], alpha, regularization, *form)
     else:
         idx, d = _liked_counts(liked, counts, len(Y))
-        out = _fold_in_one(Y64, YtY, idx, d, alpha, regularization).astype(Y.dtype)
+        out = _fold_in_one(Y64, YtY, idx, d, alpha, regularization, *form).astype(Y.dtype)
     if first_non_finite(np.atleast_2d(out)) is not None:
         raise ValueError(f"fold-in overflowed: confidences 1 + alpha x count are too large for {Y.dtype} "
                          f"(alpha={alpha:g}); lower alpha or scale the counts down")
@@ -193,10 +204,12 @@ def fold_in_reference(Y:np.ndarray, # items x f item vectors
                       d,            # their counts (> 0)
                       alpha:float,  # confidence scale
                       lam:float,    # regularization
+                      form:str='linear', # the confidence form ('linear' or 'log')
+                      epsilon:float=1.0, # its count scale
                      )->np.ndarray:
     "Dense oracle: (Yᵀ C Y + λI) x = Yᵀ C p with C = diag(1 + α d), p = 1 on liked items."
     dd = np.zeros(len(Y)); dd[idx] = d
-    C, p = np.diag(1 + alpha * dd), (dd > 0).astype(float)
+    C, p = np.diag(_confidence(dd, alpha, form, epsilon)), (dd > 0).astype(float)
     return np.linalg.solve(Y.T @ C @ Y + lam * np.eye(Y.shape[1]), Y.T @ C @ p)
 
 # %% ../nbs/07_similar.ipynb #058958ab
