@@ -210,3 +210,23 @@ def test_confidence_options(capsys, tmp_path):
                  '--epochs', '2', '4', '2', '-q', '--out', str(tmp_path / 'c.csv')]) == 0
     import pandas as pd
     assert sorted(pd.read_csv(tmp_path / 'c.csv')['confidence'].unique()) == ['linear', 'log']
+
+
+_LASTFM = Path(os.environ.get('WRMF_NB_DATA', '/nonexistent')) / 'hetrec2011-lastfm-2k' / 'user_artists.dat'
+
+
+@pytest.mark.skipif(not _LASTFM.is_file(), reason='the Last.fm data is not here: set WRMF_NB_DATA (CI uses ../shared/data)')
+def test_demo_on_lastfm(capsys, tmp_path):
+    "wrmf-nb demo --lastfm: the real play counts, log confidence, artist names in the page."
+    assert main(['demo', '--lastfm', '--out', str(tmp_path / 'o')]) == 0
+    summary = json.loads((tmp_path / 'o' / 'summary.json').read_text())
+    assert summary['best_params']['confidence'] == 'log' and summary['users'] > 1800
+    assert 'Radiohead' in (tmp_path / 'o' / 'similar.html').read_text() or summary['models'] > 2000
+
+
+def test_lastfm_without_data_is_one_line(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv('WRMF_NB_DATA', str(tmp_path)); monkeypatch.setenv('WRMF_NB_CACHE', str(tmp_path / 'cache'))
+    assert main(['fit', '--lastfm', '--out', str(tmp_path / 'm')]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and 'WRMF_NB_DATA' in err and 'fetch_lastfm' in err
+    assert main(['fit', '--lastfm', '--likes', 'x.psv', '--out', str(tmp_path / 'm')]) == 2

@@ -722,6 +722,13 @@ def make_readme(root='.', # the project's root folder
     return True
 
 # %% ../nbs/11_book.ipynb #7ce5f3af
+def _missing_data_flags(quiet:bool=False)->tuple:
+    "Test flags of chapters whose data is not on this machine: their cells are shown, not run."
+    from wrmf_nb.data import find_lastfm
+    if find_lastfm() is not None: return ()
+    _log(quiet, "no Last.fm data (set WRMF_NB_DATA): the real-data chapter is shown without its results")
+    return ('lastfm',)
+
 def main(argv=None, # command-line arguments (default: `sys.argv[1:]`)
         )->int:
     "Command line of `wrmf-nb book`: build the book and/or README.md; returns the exit status."
@@ -753,7 +760,8 @@ def main(argv=None, # command-line arguments (default: `sys.argv[1:]`)
             return 0 if make_readme(root, check=a.check_readme, timeout=a.timeout, quiet=a.quiet) else 1
         out = a.out or _settings(root).get('doc_path', '_docs')
         readme = None if (a.no_readme or a.no_execute or a.only) else 'write'
-        res = build_book(root, out, execute=not a.no_execute, timeout=a.timeout, skip_flags=tuple(a.skip_flags),
+        skip = tuple(a.skip_flags) + _missing_data_flags(quiet=a.quiet)
+        res = build_book(root, out, execute=not a.no_execute, timeout=a.timeout, skip_flags=skip,
                          cache=not a.no_cache, strict=a.strict, only=a.only, build_dir=a.build_dir, readme=readme, quiet=a.quiet)
     except (RuntimeError, ValueError, FileNotFoundError) as e:
         print(f"wrmf-nb book: {e}", file=sys.stderr); return 2

@@ -13,10 +13,10 @@ import scipy.sparse as sparse
 from ._files import atomic_write, atomic_folder, recover_folder, check_writable
 
 # %% auto #0
-__all__ = ['SYNTHETIC_SIZES', 'MODEL_FILES', 'DEMO_GRID', 'DEMO_EPOCHS', 'QUICK_GRID', 'QUICK_EPOCHS', 'EXAMPLES', 'CliError',
-           'Terminated', 'load_likes', 'prepare', 'save_fitted', 'load_fitted', 'best_run', 'print_curve', 'cmd_fit',
-           'cmd_recommend', 'similar_sections', 'cmd_similar', 'run_grid', 'cmd_grid', 'cmd_fetch', 'cmd_book',
-           'demo_page', 'cmd_demo', 'build_parser', 'main']
+__all__ = ['SYNTHETIC_SIZES', 'MODEL_FILES', 'DEMO_GRID', 'DEMO_EPOCHS', 'QUICK_GRID', 'QUICK_EPOCHS', 'LASTFM_GRID', 'EXAMPLES',
+           'CliError', 'Terminated', 'load_likes', 'prepare', 'save_fitted', 'load_fitted', 'best_run', 'print_curve',
+           'cmd_fit', 'cmd_recommend', 'similar_sections', 'cmd_similar', 'run_grid', 'cmd_grid', 'cmd_fetch',
+           'cmd_book', 'demo_page', 'cmd_demo', 'build_parser', 'main']
 
 # %% ../nbs/10_cli.ipynb #1f26b5c9
 class CliError(Exception):
@@ -78,8 +78,15 @@ def load_likes(path=None, # a Sketchfab-style likes file (modelname|mid|uid); No
                seed:int=42, # seed of the synthetic data
                verbose:bool=True, # report rows read and duplicates dropped
                encoding:str|None=None, # text encoding of the file (None: UTF-8)
+               lastfm:bool=False, # the HetRec 2011 Last.fm play counts instead (see `load_lastfm`)
               ):
     "The raw likes table and a description of where it came from; a `CliError` for a bad file."
+    if lastfm:
+        if path is not None: raise CliError('give --likes or --lastfm, not both')
+        from wrmf_nb.data import load_lastfm
+        try: df = load_lastfm(verbose=verbose)
+        except (ValueError, OSError) as e: raise CliError(_first_line(e)) from None
+        return df, 'HetRec 2011 Last.fm 2K play counts (GroupLens, Last.fm)'
     if path is None:
         from wrmf_nb.data import synthetic_likes
         if synthetic not in SYNTHETIC_SIZES: raise CliError(f'unknown synthetic size {synthetic!r}; choose from {", ".join(SYNTHETIC_SIZES)}')
@@ -112,7 +119,8 @@ def prepare(df, # raw likes (modelname, mid, uid)
                        'likes; lower --min-user-likes / --min-model-likes')
     maps = id_maps(lim)
     mid_to_idx, _, uid_to_idx, _ = maps
-    return lim, maps, likes_matrix(lim, uid_to_idx=uid_to_idx, mid_to_idx=mid_to_idx)
+    counts = 'plays' if 'plays' in lim.columns else None     # Last.fm: d_ui is the play count
+    return lim, maps, likes_matrix(lim, uid_to_idx=uid_to_idx, mid_to_idx=mid_to_idx, counts=counts)
 
 def _names(df, idx_to_mid):
     "Model names aligned with item indices (the mid where a name is missing)."
@@ -264,13 +272,16 @@ def cmd_fit(args)->int:
     "wrmf-nb fit: train one model on all the likes and save it."
     _check_model_folder(args.out)                   # a typo in --out fails now, not after training
     df, source = load_likes(args.likes, args.synthetic, args.seed, verbose=not args.quiet,
-                            encoding=args.encoding)
+                            encoding=args.encoding, lastfm=args.lastfm)
     lim, maps, likes = prepare(df, args.min_user_likes, args.min_model_likes, verbose=not args.quiet)
     model = _model_from_args(args, show_progress=not args.quiet)
     t0 = time.perf_counter()
     if not args.quiet: _say_if_compiling(args.solver)
     model.fit(likes)
-    out = save_fitted(args.out, model, maps, likes, _names(lim, maps[1]), source, synthetic=args.likes is None)
+    if args.lastfm and args.confidence == 'linear':
+        print('wrmf-nb: note: play counts have a long tail; try --confidence log', file=sys.stderr)
+    out = save_fitted(args.out, model, maps, likes, _names(lim, maps[1]), source,
+                      synthetic=args.likes is None)
     print(f'fitted {likes.shape[0]:,} users x {likes.shape[1]:,} models ({likes.nnz:,} likes) in '
           f'{time.perf_counter() - t0:.1f}s; saved to {out}/')
     print(f'next: wrmf-nb similar {out} --random 3    or    wrmf-nb recommend {out} --user {maps[3][0]}')
@@ -373,7 +384,7 @@ def cmd_grid(args)->int:
     for path, what in [(args.out, '--out'), (args.checkpoint, '--checkpoint')]:
         if path: check_writable(path, what)         # before any work
     df, source = load_likes(args.likes, args.synthetic, args.seed, verbose=not args.quiet,
-                            encoding=args.encoding)
+                            encoding=args.encoding, lastfm=args.lastfm)
     lim, maps, likes = prepare(df, args.min_user_likes, args.min_model_likes, verbose=not args.quiet)
     grid = {'num_factors': args.factors, 'regularization': args.regularization, 'alpha': args.alpha}
     if args.confidence: grid['confidence'] = args.confidence
@@ -423,6 +434,8 @@ DEMO_GRID = {'num_factors': [20, 40], 'regularization': [0.1, 10.0], 'alpha': [1
 DEMO_EPOCHS = range(2, 21, 2)
 QUICK_GRID = {'num_factors': [10, 20], 'regularization': [0.1], 'alpha': [10]}
 QUICK_EPOCHS = range(2, 9, 2)
+LASTFM_GRID = {'confidence': ['log'], 'num_factors': [16, 64], 'regularization': [10.0, 100.0],
+               'alpha': [1.0, 3.0]}          # the real-data chapter's neighbourhood
 
 # %% ../nbs/10_cli.ipynb #77f1febe
 def _save_plots(curves, epochs, out:Path, k:int=5)->list:
@@ -494,10 +507,13 @@ def cmd_demo(args)->int:
     out.mkdir(parents=True, exist_ok=True)
     synthetic = args.synthetic or ('small' if args.quick else 'post')
     grid, epochs = (QUICK_GRID, QUICK_EPOCHS) if args.quick else (DEMO_GRID, DEMO_EPOCHS)
+    if args.lastfm: grid = LASTFM_GRID
 
-    print(f'== 1. the likes: {args.likes or "synthetic data (" + synthetic + ")"}')
+    what = 'Last.fm play counts' if args.lastfm else args.likes or f'synthetic data ({synthetic})'
+    print(f'== 1. the likes: {what}')
     t = time.perf_counter()
-    df, source = load_likes(args.likes, synthetic, args.seed, encoding=args.encoding)
+    df, source = load_likes(args.likes, synthetic, args.seed, encoding=args.encoding,
+                            lastfm=args.lastfm)
     lim, maps, likes = prepare(df, args.min_user_likes, args.min_model_likes)
     names = _names(lim, maps[1])
     cats = item_categories(lim, maps[0]) if 'category' in lim.columns else None
@@ -522,7 +538,8 @@ def cmd_demo(args)->int:
     model = ALS(**params, random_state=args.seed, show_progress=True)
     model.fit(likes)
     timings['final_fit'] = time.perf_counter() - t
-    save_fitted(out / 'model', model, maps, likes, names, source, synthetic=args.likes is None, categories=cats)
+    save_fitted(out / 'model', model, maps, likes, names, source, synthetic=args.likes is None,
+                categories=cats)
     summary = {'source': source, 'likes_raw': int(len(df)), 'users': int(likes.shape[0]), 'models': int(likes.shape[1]),
                'likes': int(likes.nnz), 'sparsity_percent': 100 * likes.nnz / (likes.shape[0] * likes.shape[1]),
                'test_users': len(user_index), 'grid': grid, 'epochs': list(epochs), 'k': args.k,
@@ -534,7 +551,7 @@ def cmd_demo(args)->int:
 
     print(f'\n== 4. similar models and one user\'s recommendations -> {out / "similar.html"}')
     t = time.perf_counter()
-    offline = True if (args.offline or args.likes is None) else None     # synthetic ids have no thumbnails
+    offline = True if (args.offline or args.likes is None) else None  # no Sketchfab thumbnails
     page = demo_page(model, likes, maps, names, summary, plots, user_index, cats, args.n_models, args.seed, offline)
     with _output(out / 'similar.html') as f: f.write(page)
     timings['similar'] = time.perf_counter() - t
@@ -561,6 +578,9 @@ def _data_args(p, default_synthetic='post'):
     g.add_argument('--likes', metavar='PATH', help='Sketchfab-style likes file: '
                    'pipe-separated, header modelname|mid|uid (default: the embedded '
                    'synthetic data)')
+    g.add_argument('--lastfm', action='store_true',
+                   help='the HetRec 2011 Last.fm 2K play counts (from $WRMF_NB_DATA or '
+                        'the cache of wrmf_nb.data.fetch_lastfm) instead of --likes')
     g.add_argument('--encoding', type=_encoding, metavar='NAME',
                    help='text encoding of the --likes file (default: utf-8)')
     g.add_argument('--synthetic', choices=list(SYNTHETIC_SIZES),
@@ -728,7 +748,8 @@ EXAMPLES = {
     'demo': """examples:
   wrmf-nb demo                          # the embedded data at the post's size, results in ./wrmf-nb-out
   wrmf-nb demo --quick --out /tmp/demo  # smaller data and grid, well under a minute
-  wrmf-nb demo --likes model_likes_anon.psv   # the post's real file (see fetch-sketchfab)""",
+  wrmf-nb demo --likes model_likes_anon.psv   # the post's real file (see fetch-sketchfab)
+  WRMF_NB_DATA=../shared/data wrmf-nb demo --lastfm   # real play counts, log confidence""",
     'fit': """examples:
   wrmf-nb fit --out my-model                              # synthetic data, default hyper-parameters
   wrmf-nb fit --likes likes.psv --factors 40 --alpha 50 --iterations 22 --out my-model

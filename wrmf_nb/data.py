@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['LIKES_COLUMNS', 'LIKES_HEADER', 'PSV_DIALECT', 'SKETCHFAB_URL', 'LASTFM_URL', 'LASTFM_NAME', 'LASTFM_SHA256',
-           'LikesMaps', 'read_likes', 'default_cache_dir', 'download', 'fetch_sketchfab', 'load_lastfm', 'fetch_lastfm',
-           'category_names', 'synthetic_likes', 'likes_stats', 'threshold_likes', 'post_threshold_likes', 'id_maps',
-           'likes_matrix', 'build_likes']
+           'LikesMaps', 'read_likes', 'default_cache_dir', 'download', 'fetch_sketchfab', 'find_lastfm', 'load_lastfm',
+           'fetch_lastfm', 'category_names', 'synthetic_likes', 'likes_stats', 'threshold_likes',
+           'post_threshold_likes', 'id_maps', 'likes_matrix', 'build_likes']
 
 # %% ../nbs/01_data.ipynb #e262ea55
 import codecs, csv, hashlib, http.client, io, itertools, os, re, shutil, sys
@@ -370,6 +370,10 @@ def _lastfm_candidates(path=None, cache_dir=None)->list:
     cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     return ([Path(env).expanduser()/LASTFM_NAME] if env else []) + [cache/LASTFM_NAME]
 
+def find_lastfm(path=None, cache_dir=None)->Path|None:
+    "The folder `load_lastfm` would read (see `_lastfm_candidates`), or None if there is none."
+    return next((p for p in _lastfm_candidates(path, cache_dir) if (p/'user_artists.dat').is_file()), None)
+
 # %% ../nbs/01_data.ipynb #9aff58bb
 def _read_tsv(path:Path, columns:list, **kw)->pd.DataFrame:
     "A tab-separated HetRec file with the given header; a one-line error naming the file."
@@ -384,9 +388,9 @@ def load_lastfm(path=None,         # folder holding user_artists.dat; None: $WRM
                 verbose:bool=True, # say where the data came from and how much there is
                )->pd.DataFrame:
     "The Last.fm play counts as DataFrame[modelname, mid, uid, plays]: artist name, ids, count."
-    tried = _lastfm_candidates(path, cache_dir)
-    folder = next((p for p in tried if (p/'user_artists.dat').is_file()), None)
+    folder = find_lastfm(path, cache_dir)
     if folder is None:
+        tried = _lastfm_candidates(path, cache_dir)
         raise FileNotFoundError(
             f'no Last.fm data in {" or ".join(map(str, tried))}: set WRMF_NB_DATA to the folder '
             f'that holds {LASTFM_NAME}/, or run wrmf_nb.data.fetch_lastfm() once when online')
