@@ -569,3 +569,101 @@ def test_log_confidence_matches_the_numpy_oracle_of_chapter_0():
     m = ALS(num_factors=5, alpha=4.0, regularization=0.2, iterations=3, dtype=np.float64, random_state=0,
             calculate_training_loss=True, **kw).fit(R)
     assert m.loss_history[-1] == pytest.approx(wrmf_loss(R, m.user_vectors, m.item_vectors, 4.0, 0.2, **kw))
+
+
+# ---------------------------------------------------------------- moved from chapter 3 (the reading path keeps one check per step)
+
+def test_check_ratings_copies_into_float32_csr():
+    R = check_ratings(np.array([[0, 2, 0], [1, 0, 0]]))
+    assert R.dtype == np.float32 and R.nnz == 2
+    np.testing.assert_array_equal(R.toarray(), [[0, 2, 0], [1, 0, 0]])
+
+
+def test_numpy_cg_converges_faster_from_a_warm_start():
+    "Chapter 3's table: never worse with more steps, 3 warm steps remove most of the error, f steps solve."
+    rng = np.random.default_rng(0)
+    f, n_items, alpha, lam = 20, 300, 40.0, 0.1
+    Y = rng.normal(scale=0.1, size=(n_items, f))
+    idx = rng.choice(n_items, size=15, replace=False)
+    d = np.ones(15)
+    G = gramian(Y, lam)
+    exact = solve_vector_dense(Y, idx, d, alpha, lam)
+    warm = solve_vector_dense(Y + rng.normal(scale=0.01, size=Y.shape), idx, d, alpha, lam)
+    err = lambda x0, s: (np.linalg.norm(cg_solve_reference(G, Y[idx], alpha * d, x0, s) - exact)
+                         / np.linalg.norm(exact))
+    steps = [0, 1, 2, 3, 5, 8, 13, 20]
+    cold, hot = [err(np.zeros(f), s) for s in steps], [err(warm, s) for s in steps]
+    assert all(b <= a * 1.0001 for a, b in zip(hot, hot[1:]))
+    assert hot[3] < 0.3 * hot[0] and hot[3] < cold[3]
+    assert cold[-1] < 1e-6 and hot[-1] < 1e-6
+
+
+def test_row_blocks_edge_cases():
+    indptr = np.array([0, 100, 101, 102, 103, 104, 105])
+    np.testing.assert_array_equal(row_blocks(indptr, 1, factors=4), [0, 6])
+    np.testing.assert_array_equal(row_blocks(np.array([0]), 3, factors=4), [0, 0, 0, 0])
+
+
+def test_run_workers_reraises_the_first_error():
+    from wrmf_nb._kernels import run_workers
+    with pytest.raises(ZeroDivisionError, match='division by zero'):
+        run_workers(2, lambda k: 1 / (k - 1))
+
+
+def test_add_liked_residual_and_cg_row_with_f_steps():
+    from wrmf_nb._kernels import _add_liked, _cg_row
+    rng = np.random.default_rng(1)
+    Yt, v, at = rng.normal(size=(9, 7)), rng.normal(size=7), rng.uniform(1, 5, size=6)
+    rows = np.array([4, 0, 8, 3, 3, 1], dtype=np.int32)
+    acc = np.zeros(7); _add_liked(rows, at, Yt, v, acc, True)
+    np.testing.assert_allclose(acc, Yt[rows].T @ (1 + at - at * (Yt[rows] @ v)), rtol=1e-12, atol=1e-12)
+    f, lam, alpha = 7, 0.1, 3.0
+    G = gramian(Yt, lam)
+    exact = solve_vector_dense(Yt, rows, np.ones(6), alpha, lam)
+    x = np.zeros(f); _cg_row(rows, alpha * np.ones(6), Yt, G, x, 2 * f, *np.empty((3, f)))
+    np.testing.assert_allclose(x, exact, rtol=1e-8, atol=1e-10)
+
+
+def test_half_sweep_cg_with_2f_steps_is_exact_and_empty_rows_are_zero():
+    rng = np.random.default_rng(2)
+    R = sp.random(40, 30, density=0.2, random_state=3, format='csr')
+    R.data = np.ceil(3 * R.data)
+    R = check_ratings(R.multiply((np.arange(40) % 7 != 0)[:, None]), np.float64)
+    f, alpha, lam = 6, 10.0, 0.1
+    Y, X0 = rng.normal(scale=0.3, size=(30, f)), rng.normal(scale=0.1, size=(40, f))
+    exact = reference_half_sweep(R, Y, alpha, lam)
+    X = half_sweep(R, X0.copy(), Y, lam, alpha, cg_steps=2 * f)
+    np.testing.assert_allclose(X, exact, rtol=1e-8, atol=1e-10)
+    for solver in als.SOLVERS:
+        X = half_sweep(R, X0.copy(), Y, lam, alpha, solver=solver)
+        np.testing.assert_array_equal(X[np.diff(R.indptr) == 0], np.zeros((6, f)))
+
+
+def test_a_first_fit_keeps_its_promises():
+    likes = sp.random(300, 200, density=0.04, random_state=5, format='csr')
+    likes.data[:] = 1
+    likes = sp.csr_matrix(likes.multiply(~(np.arange(300)[:, None] % 50 == 0)))
+    model = ALS(num_factors=16, alpha=20.0, iterations=8, random_state=0, calculate_training_loss=True).fit(likes)
+    assert model.user_vectors.shape == (300, 16) and model.item_vectors.dtype == np.float32
+    assert np.abs(model.user_vectors[::50]).max() == 0
+    assert len(model.loss_history) == 8 and model.loss_history[-1] < model.loss_history[0]
+    S = model.predict_for_items()
+    assert S.shape == (200, 200) and np.isfinite(S).all()
+    scores = model.predict_for_customers()
+    np.testing.assert_allclose(scores[3], model.item_vectors @ model.user_vectors[3], rtol=1e-5)
+
+
+def test_save_adds_the_suffix_and_load_restores_params_and_history(tmp_path):
+    m = ALS(num_factors=4, iterations=3, random_state=0, calculate_training_loss=True).fit(random_counts(30, 20, 0.2, 5))
+    p = m.save(tmp_path / 'model')
+    assert p.name == 'model.npz'
+    back = ALS.load(p)
+    assert back.loss_history == m.loss_history
+    assert back.get_params() == {**m.get_params(), 'callback': None}
+
+
+def test_repr_shows_the_four_main_parameters_and_what_differs():
+    assert repr(ALS(solver='cholesky', dtype=np.float64)) == (
+        "ALS(num_factors=40, regularization=0.1, alpha=40.0, iterations=15, solver='cholesky', dtype=np.float64)")
+    m = ALS(num_factors=8)
+    assert not hasattr(m, 'user_vectors') and m.set_params(iterations=3).iterations == 3

@@ -91,7 +91,6 @@ def _check_factors(ratings:sp.csr_matrix, X:np.ndarray, Y:np.ndarray):
         raise ValueError(f"ratings is {n} x {m} but X has {X.shape[0]} rows and Y "
                          f"{Y.shape[0]}")
 
-# %% ../nbs/03_als.ipynb #65a6fb54
 SOLVERS = ('cg', 'cholesky')
 BLOCKS_PER_THREAD = 16   # blocks a thread: enough to even out, few enough to cost nothing
 
@@ -132,7 +131,6 @@ def half_sweep(ratings:sp.csr_matrix,   # rows to solve x other side (`check_rat
 def _check_param(name, value, ok, want):
     if not ok: raise ValueError(f"{name} must be {want}, got {value!r}")
 
-# %% ../nbs/03_als.ipynb #43799273
 _BLAS = []
 
 def _one_blas_thread():
@@ -140,7 +138,6 @@ def _one_blas_thread():
     if not _BLAS: _BLAS.append(ThreadpoolController())
     return _BLAS[0].limit(limits=1, user_api='blas')
 
-# %% ../nbs/03_als.ipynb #f75eb52f
 @contextmanager
 def _numba_threads(n:int):
     "Run the enclosed block on n numba threads (0: all of them), then restore the previous setting."
@@ -150,7 +147,6 @@ def _numba_threads(n:int):
     try: yield n
     finally: numba.set_num_threads(prev)
 
-# %% ../nbs/03_als.ipynb #44c406e2
 def _fingerprint(m):
     "A 128-bit hash of a CSR matrix's arrays (about 3 ms per 600 thousand likes), to notice in-place edits."
     h = hashlib.blake2b(digest_size=16)
@@ -215,7 +211,6 @@ def set_params(self, **params):
         setattr(self, k, v)
     return self
 
-# %% ../nbs/03_als.ipynb #48963565
 @patch_als
 def __repr__(self):
     defaults = ALS.__init__.__defaults__
@@ -340,7 +335,6 @@ def fit(self, ratings):
     self.loss_history, self.sweeps_done = [], 0
     return self._run(Cui, Ciu, self.iterations)
 
-# %% ../nbs/03_als.ipynb #f6339558
 @patch_als
 def fit_partial(self, ratings):
     "Continue training for `iterations` more sweeps (the same matrix shape as before); `fit` if not trained yet."
@@ -370,14 +364,12 @@ def _available_bytes():
     try: return int(os.sysconf('SC_AVPHYS_PAGES') * os.sysconf('SC_PAGE_SIZE'))
     except (ValueError, OSError, AttributeError): return None
 
-# %% ../nbs/03_als.ipynb #ac94018d
 def _human(nbytes:float)->str:
     "A byte count for people: 1.5 GB, 160.0 kB."
     for unit, size in (('GB', 1e9), ('MB', 1e6), ('kB', 1e3)):
         if nbytes >= size: return f"{nbytes / size:.1f} {unit}"
     return f"{nbytes:.0f} bytes"
 
-# %% ../nbs/03_als.ipynb #9cf0f240
 def _check_dense(rows:int, cols:int, dtype, what:str):
     "Refuse (MemoryError) a dense rows x cols result that is too large."
     need, avail = rows * cols * np.dtype(dtype).itemsize, _available_bytes()
@@ -387,7 +379,6 @@ def _check_dense(rows:int, cols:int, dtype, what:str):
                           f"{_human(limit)} allowed (wrmf_nb.als.MAX_DENSE_BYTES or half the available memory); "
                           "score only the users or items you need from user_vectors / item_vectors instead")
 
-# %% ../nbs/03_als.ipynb #35400727
 @patch_als
 def _fitted(self):
     if not hasattr(self, 'user_vectors'): raise NotFittedError("the model is not trained yet: call fit() first")
@@ -427,8 +418,6 @@ def _saved_params(model)->dict:
                                       else f'a {kind}'
     return params
 
-
-# %% ../nbs/03_als.ipynb #ff4bec04
 @patch_als
 def save(self, path)->Path:
     "Write the model to one .npz file (vectors, loss history, hyper-parameters as JSON), atomically; returns its path."
