@@ -96,6 +96,7 @@ def _records(text:str):
     try: yield csv.reader(io.StringIO(text, newline=''), **PSV_DIALECT)
     finally: csv.field_size_limit(limit)
 
+# %% ../nbs/01_data.ipynb #75c07187
 def _bad_line(text:str):
     "The first malformed record of a likes file's text: (line number, problem) or None."
     start, row = 1, None
@@ -146,6 +147,7 @@ def _cut_warning(path:Path, data:bytes, encoding:str):
     warnings.warn(f'{path}, line {n}: the last line has no newline, so the file may '
                   f'be cut short (it reads {last!r})', stacklevel=3)
 
+# %% ../nbs/01_data.ipynb #3a5c00e2
 def read_likes(path,              # a `modelname|mid|uid` file (the post's `.psv`)
                verbose:bool=True, # print rows, duplicates dropped, blank lines skipped
                encoding:str='utf-8', # the file's text encoding (decoded strictly)
@@ -210,6 +212,7 @@ def _open_url(url:str, timeout:float, how:str):
                   else getattr(e, 'reason', None) or e)
         raise ConnectionError(f'could not download {url}: {reason}. {how}') from None
 
+# %% ../nbs/01_data.ipynb #2d17f9e6
 def _open_by(url:str, timeout:float, end:float, how:str):
     "`_open_url` in a thread given up at `end`: slow DNS and headers obey the deadline."
     box, lock, late = [], threading.Lock(), []
@@ -383,6 +386,7 @@ def _read_tsv(path:Path, columns:list, **kw)->pd.DataFrame:
         raise ValueError(f'{path}: not the HetRec file it should be ({str(e).splitlines()[0]})') from None
     return df
 
+# %% ../nbs/01_data.ipynb #f01e091e
 def load_lastfm(path=None,         # folder holding user_artists.dat; None: $WRMF_NB_DATA, then the cache
                 cache_dir=None,    # the cache `fetch_lastfm` fills; None: `default_cache_dir()`
                 verbose:bool=True, # say where the data came from and how much there is
@@ -529,6 +533,7 @@ class _ByGroup:
         pos = np.clip(np.searchsorted(self.cum, t, side='right'), self.start[g], self.start[g] + self.count[g] - 1)
         return self.order[pos]
 
+# %% ../nbs/01_data.ipynb #0211aac5
 def _until_distinct(users, items, n_items:int, todo, redraw, max_rounds:int=10_000):
     "Call `redraw(todo, round)` until no (user, item) row repeats another (rows outside `todo` must be distinct)."
     settled = np.ones(len(users), bool)
@@ -737,6 +742,7 @@ def _csr(rows, cols, shape, binary:bool, values=None)->sparse.csr_matrix:
     if binary: m.data[:] = 1.0
     return m
 
+# %% ../nbs/01_data.ipynb #2908971f
 def likes_matrix(df:pd.DataFrame,         # one row per like, with `uid` and `mid` columns
                  uid_to_idx:dict|None=None, # user id -> row; None: order of first appearance
                  mid_to_idx:dict|None=None, # model id -> column; None: order of first appearance

@@ -104,11 +104,13 @@ def reference_half_sweep(ratings,               # rows to solve x the other side
                         )->np.ndarray:
     "Solve every row of `ratings` exactly against fixed `Y` with `solve_vector_dense` (slow reference)."
     R = check_ratings(ratings, np.float64, copy=False)
-    return np.stack([solve_vector_dense(Y, R.indices[R.indptr[u]:R.indptr[u+1]], R.data[R.indptr[u]:R.indptr[u+1]],
+    if not R.shape[0]: return np.zeros((0, np.shape(Y)[1]))
+    row = lambda u: slice(R.indptr[u], R.indptr[u + 1])   # user u's non-zeros
+    return np.stack([solve_vector_dense(Y, R.indices[row(u)], R.data[row(u)],
                                         alpha, regularization, confidence, epsilon)
-                     for u in range(R.shape[0])]
-                    ) if R.shape[0] else np.zeros((0, np.shape(Y)[1]))
+                     for u in range(R.shape[0])])
 
+# %% ../nbs/00_loss.ipynb #17dfc834
 def reference_als(ratings,               # users x items counts (sparse)
                   factors:int=2,         # f, the number of latent factors
                   alpha:float=10.,       # confidence scale
