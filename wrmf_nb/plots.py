@@ -11,6 +11,8 @@ import pandas as pd
 import matplotlib.pyplot as plt
 import seaborn as sns
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator
 
 from .search import curves_to_frame
 
@@ -24,7 +26,8 @@ def _frame(results, epochs=None)->pd.DataFrame:
     return curves_to_frame(list(results), epochs)
 
 def _param_cols(df)->list:
-    return [c for c in df.columns if c not in ('config', 'epoch', 'patk_train', 'patk_test', 'mse_train', 'mse_test')]
+    metrics = ('config', 'epoch', 'patk_train', 'patk_test', 'mse_train', 'mse_test')
+    return [c for c in df.columns if c not in metrics]
 
 def best_config(results, epochs=None)->int:
     "Number of the configuration whose test p@k peaks highest (first in grid order on ties)."
@@ -32,11 +35,15 @@ def best_config(results, epochs=None)->int:
     peaks = df.groupby('config', sort=True).patk_test.max()
     return int(peaks.idxmax())
 
-def _describe(df, config)->str:
-    row = df[df.config == config].iloc[0]
-    return ', '.join(f'{c}={row[c]:g}' if isinstance(row[c], (int, float, np.number)) else f'{c}={row[c]}'
-                     for c in _param_cols(df))
+_SHORT = {'num_factors': 'f', 'regularization': 'λ', 'alpha': 'α'}
 
+def _describe(df, config)->str:
+    "The parameters of `config` as `f=20, λ=0.1, α=1`."
+    row = df[df.config == config].iloc[0]
+    fmt = lambda v: f'{v:g}' if isinstance(v, (int, float, np.number)) else f'{v}'
+    return ', '.join(f'{_SHORT.get(c, c)}={fmt(row[c])}' for c in _param_cols(df))
+
+# %% ../nbs/06_plots.ipynb #9002afbc
 def _figure(ax=None, figsize=(7, 4.5), nrows=1, ncols=1, **kw):
     "A new figure (already closed in pyplot) with axes in seaborn's white style, or the figure of `ax`."
     if ax is not None: return ax.figure, ax
@@ -46,85 +53,165 @@ def _figure(ax=None, figsize=(7, 4.5), nrows=1, ncols=1, **kw):
         axes = fig.subplots(nrows, ncols, **kw)
     return fig, axes
 
+def _epoch_axis(ax, label='Epochs (ALS sweeps)'):
+    "Whole-number epoch ticks and the x label."
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=10))
+    ax.set_xlabel(label)
+
 # %% ../nbs/06_plots.ipynb #82714e34
 def plot_best_curve(results,      # grid curves (list of dicts) or `curves_to_frame` table
                     epochs=None,  # epochs, for curves that do not carry them
                     k:int=5,      # the k of p@k, for the labels
                     ax=None,      # draw on these axes instead of a new figure
                    )->Figure:
-    "Test p@k by epoch for the best configuration of a grid search."
+    "Test p@k by epoch for the best configuration, its peak and its lowest point after it."
     df = _frame(results, epochs)
     c = best_config(df)
-    sub = df[df.config == c]
+    sub = df[df.config == c].sort_values('epoch')
     fig, ax = _figure(ax)
     ax.plot(sub.epoch, sub.patk_test, marker='o', ms=4, color=sns.color_palette()[0])
-    top = sub.loc[sub.patk_test.idxmax()]
+    i = sub.patk_test.values.argmax()
+    top, after = sub.iloc[i], sub.iloc[i:]
+    low = after.loc[after.patk_test.idxmin()]
+    ax.axhline(top.patk_test, color='0.6', lw=0.8, ls='--', zorder=0)
     ax.scatter([top.epoch], [top.patk_test], s=90, facecolors='none', edgecolors='black', zorder=3)
-    ax.annotate(f'{top.patk_test:.4f} at epoch {top.epoch:g}', (top.epoch, top.patk_test), textcoords='offset points',
-                xytext=(8, -14), fontsize=10)
-    ax.set(xlabel='Epochs', ylabel=f'Test p@{k}', title=f'Best learning curve\n{_describe(df, c)}')
+    ax.annotate(f'peak {top.patk_test:.4f}, epoch {top.epoch:g}', (top.epoch, top.patk_test),
+                textcoords='offset points', xytext=(10, 8), fontsize=10)
+    if low.epoch != top.epoch:
+        ax.scatter([low.epoch], [low.patk_test], s=60, marker='v', color='0.3', zorder=3)
+        drop = 100 * (1 - low.patk_test / top.patk_test)
+        ax.annotate(f'lowest after it: {low.patk_test:.4f} ({drop:.1f}% below)',
+                    (low.epoch, low.patk_test), textcoords='offset points', xytext=(0, -22),
+                    fontsize=10, ha='center')
+    lo = min(sub.patk_test.min(), low.patk_test)
+    ax.set_ylim(lo - 0.15 * (top.patk_test - lo) - 1e-9, top.patk_test + 0.2 * (top.patk_test - lo) + 1e-9)
+    _epoch_axis(ax)
+    ax.set(ylabel=f'Test p@{k}', title=f'Best learning curve ({_describe(df, c)})')
     sns.despine(ax=ax)
     return fig
 
 # %% ../nbs/06_plots.ipynb #e9287c42
-def plot_grid_traces(results, epochs=None, k:int=5, ax=None)->Figure:
-    "Test p@k by epoch for every configuration, best first and most opaque (the post's fading traces)."
+def _draw_traces(ax, df, order, top:int):
+    "The traces of `order` on `ax`: the first `top` in colour and labelled, the rest grey."
+    for c in order[top:][::-1]:               # the rest first, underneath
+        sub = df[df.config == c]
+        ax.plot(sub.epoch, sub.patk_test, color='0.75', alpha=0.5, lw=0.8)
+    pal, styles = sns.color_palette('colorblind', max(top, 1)), ['-', '--', '-.', ':']
+    for i, c in list(enumerate(order[:top]))[::-1]:  # the best drawn last, on top
+        sub = df[df.config == c]
+        ax.plot(sub.epoch, sub.patk_test, color=pal[i], lw=2.4 if i == 0 else 1.6,
+                ls=styles[i % len(styles)], marker='os^Dv'[i % 5], ms=4,
+                label=f'{i + 1}. {_describe(df, c)} (peak {sub.patk_test.max():.4f})')
+    _epoch_axis(ax)
+    sns.despine(ax=ax)
+
+# %% ../nbs/06_plots.ipynb #abc982e6
+def plot_grid_traces(results, epochs=None, k:int=5, ax=None,
+                     top:int=5,  # configurations drawn in colour and named in the legend
+                    )->Figure:
+    "Test p@k by epoch for every configuration: the `top` best in colour, the rest grey."
     df = _frame(results, epochs)
     order = df.groupby('config').patk_test.max().sort_values(ascending=False, kind='stable').index
-    fig, ax = _figure(ax, figsize=(7, 8))
-    color = sns.color_palette()[0]
-    for i, c in enumerate(order):
-        sub = df[df.config == c]
-        ax.plot(sub.epoch, sub.patk_test, color=color, alpha=1 / (0.1 * i + 1), lw=1.5 if i else 2.5)
-    ax.set(xlabel='Epochs', ylabel=f'Test p@{k}', title=f'Grid-search p@{k} traces ({len(order)} configurations)')
-    sns.despine(ax=ax)
+    zoom = ax is None
+    fig, axes = _figure(ax, figsize=(8.5, 5.4), nrows=1, ncols=2 if zoom else 1)
+    axes = np.atleast_1d(axes)
+    for a in axes: _draw_traces(a, df, order, top)
+    axes[0].set(ylabel=f'Test p@{k}', title=f'All {len(order)} configurations')
+    if zoom:
+        best = df[df.config.isin(order[:top])].patk_test
+        lo = best[df.epoch > df.epoch.min()].min()
+        axes[1].set_ylim(lo - 0.1 * (best.max() - lo), best.max() + 0.1 * (best.max() - lo))
+        axes[1].set(ylabel=f'Test p@{k}', title=f'Zoom on the best {top}')
+        fig.suptitle(f'Test p@{k} of every configuration of the grid')
+    h, l = axes[0].get_legend_handles_labels()
+    fig.legend(h[::-1], l[::-1], title=f'the best {min(top, len(order))} (the rest grey)',
+               loc='outside lower center', ncols=2 if zoom else 1, frameon=False, fontsize=9)
     return fig
 
 # %% ../nbs/06_plots.ipynb #2cf65d33
+def _heat_panels(n:int)->tuple:
+    "(rows, columns) of a facet grid for `n` panels that fits the page: 3 in a row, else 2."
+    ncols = n if n <= 3 else 2
+    return math.ceil(n / ncols), ncols
+
+def _heat_norm(values, gamma:float=3.0):
+    "A colour norm stretched near the top, where the good configurations differ."
+    from matplotlib.colors import PowerNorm
+    lo, hi = float(np.min(values)), float(np.max(values))
+    return PowerNorm(gamma, vmin=lo, vmax=hi if hi > lo else lo + 1e-9)
+
+def _heat_panel(ax, table, norm, best:float, annot:bool):
+    "One heat map (values in percent), the cells equal to `best` outlined."
+    sns.heatmap(table * 100, ax=ax, norm=norm, cmap='viridis', cbar=False, annot=annot,
+                fmt='.2f', annot_kws={'fontsize': 10}, linewidths=0.5, linecolor='white')
+    for (r, c), v in np.ndenumerate(table.values):
+        if np.isclose(v, best, rtol=0, atol=1e-12):
+            ax.add_patch(Rectangle((c, r), 1, 1, fill=False, edgecolor='red', lw=2.5))
+    ax.set_yticklabels([f'{t:g}' for t in table.index], rotation=0)
+    ax.set_xticklabels([f'{t:g}' for t in table.columns], rotation=0)
+
+# %% ../nbs/06_plots.ipynb #0a2ae710
+def _heat_colorbar(fig, axes, spare, norm, k:int):
+    "The colour bar: in the first spare panel of the grid if there is one, else beside it."
+    for ax in spare: ax.set_axis_off()
+    bar_ax = dict(cax=spare[0].inset_axes([0.1, 0.45, 0.8, 0.09])) if len(spare) else dict(ax=list(axes))
+    cb = fig.colorbar(axes[0].collections[0], orientation='horizontal' if len(spare) else 'vertical',
+                      label=f'best test p@{k} (%)', **bar_ax)
+    lo, hi = norm.vmin, norm.vmax
+    ticks = []                              # from the top, where the norm spreads them
+    for t in (10, 8, 6, 5.5, 5, 4.5, 4, 3, 2, 1):
+        if lo <= t <= hi and all(norm(u) - norm(t) > 0.12 for u in ticks): ticks.append(t)
+    cb.set_ticks(ticks or [lo, hi])
+    if len(spare): spare[0].text(0.5, 0.15, 'red boxes: the best peak (ties)', ha='center',
+                                 transform=spare[0].transAxes, fontsize=10)
+
+# %% ../nbs/06_plots.ipynb #8d4c3413
 def plot_heatmaps(results, epochs=None, k:int=5,
                   row:str='regularization', # parameter on the rows of each panel
                   col:str='alpha',          # parameter on the columns
                   facet:str='num_factors',  # one panel per value of this parameter (None: a single panel)
-                  annot:bool=True,          # write the values in the cells
+                  annot:bool=True,          # write the values (in %) in the cells
                  )->Figure:
     "Best test p@k over `row` x `col`, one heat map per value of `facet`, on one colour scale."
     df = _frame(results, epochs)
     need = [row, col] + ([facet] if facet else [])
     missing = [p for p in need if p not in df.columns]
-    if missing: raise ValueError(f"the results have no parameter {', '.join(map(repr, missing))}; they have {_param_cols(df)}")
+    if missing: raise ValueError(f"the results have no parameter {', '.join(map(repr, missing))}; "
+                                 f"they have {_param_cols(df)}")
     peaks = df.groupby('config').agg({**{p: 'first' for p in need}, 'patk_test': 'max'})
     values = sorted(peaks[facet].unique()) if facet else [None]
-    ncols = min(3, len(values)); nrows = math.ceil(len(values) / ncols)
-    fig, axes = _figure(figsize=(4.6 * ncols + 1, 3.9 * nrows), nrows=nrows, ncols=ncols)
+    nrows, ncols = _heat_panels(len(values))
+    width = 7.6 if ncols > 1 else 5.6
+    fig, axes = _figure(figsize=(width, (width / ncols - 0.4) * 0.8 * nrows + 0.6),
+                        nrows=nrows, ncols=ncols)
     axes = np.atleast_1d(axes).ravel()
-    vmin, vmax = peaks.patk_test.min(), peaks.patk_test.max()
-    for i, (ax, v) in enumerate(zip(axes, values)):
+    norm, best = _heat_norm(100 * peaks.patk_test), peaks.patk_test.max()
+    for ax, v in zip(axes, values):
         sub = peaks if v is None else peaks[peaks[facet] == v]
-        table = sub.pivot_table(index=row, columns=col, values='patk_test', aggfunc='max').sort_index().sort_index(axis=1)
-        sns.heatmap(table, ax=ax, vmin=vmin, vmax=vmax, cmap='viridis', annot=annot, fmt='.3f',
-                    annot_kws={'fontsize': 7}, cbar=False)
-        ax.set_title(f'{facet} = {v:g}' if v is not None else f'best test p@{k}')
-        ax.set_yticklabels([f'{t:g}' for t in table.index], rotation=0)
-        ax.set_xticklabels([f'{t:g}' for t in table.columns], rotation=0)
-    for ax in axes[len(values):]: ax.set_visible(False)
-    fig.colorbar(axes[0].collections[0], ax=list(axes[:len(values)]), label=f'best test p@{k}', shrink=0.8)
-    fig.suptitle(f'Best test p@{k} by {row} and {col}')
+        table = sub.pivot_table(index=row, columns=col, values='patk_test', aggfunc='max')
+        _heat_panel(ax, table.sort_index().sort_index(axis=1), norm, best, annot)
+        ax.set_title(f'{_SHORT.get(facet, facet)} = {v:g}' if v is not None else '')
+    _heat_colorbar(fig, axes, axes[len(values):], norm, k)
+    fig.suptitle(f'Best test p@{k} (%) over the epochs, by {row} (rows) and {col} (columns)')
     return fig
 
 # %% ../nbs/06_plots.ipynb #7cd97fbf
 def plot_train_test(results, config:int|None=None, epochs=None, k:int=5)->Figure:
-    "Train and test p@k (left) and MSE (right) by epoch for one configuration (default: the best)."
+    "Train and test p@k (top) and MSE (bottom) by epoch for one configuration (default: the best), each on its own scale."
     df = _frame(results, epochs)
     c = best_config(df) if config is None else config
-    if c not in set(df.config): raise ValueError(f"no configuration {c}; there are {df.config.nunique()} (0..{df.config.max()})")
+    if c not in set(df.config):
+        raise ValueError(f"no configuration {c}; there are {df.config.nunique()} (0..{df.config.max()})")
     sub = df[df.config == c]
-    fig, (a1, a2) = _figure(figsize=(11, 4.2), nrows=1, ncols=2)
+    fig, axes = _figure(figsize=(9, 6), nrows=2, ncols=2, sharex=True)
     pal = sns.color_palette()
-    for ax, m, name in ((a1, 'patk', f'p@{k}'), (a2, 'mse', 'MSE')):
-        ax.plot(sub.epoch, sub[f'{m}_train'], marker='o', ms=3, color=pal[1], label='train')
-        ax.plot(sub.epoch, sub[f'{m}_test'], marker='o', ms=3, color=pal[0], label='test')
-        ax.set(xlabel='Epochs', ylabel=name, title=name)
-        ax.legend(frameon=False)
-        sns.despine(ax=ax)
-    fig.suptitle(_describe(df, c))
+    for r, (m, name) in enumerate((('patk', f'p@{k}'), ('mse', 'MSE'))):
+        for j, (part, color) in enumerate((('train', pal[1]), ('test', pal[0]))):
+            ax = axes[r, j]
+            ax.plot(sub.epoch, sub[f'{m}_{part}'], marker='o', ms=3, color=color)
+            ax.set(ylabel=f'{part} {name}', title=f'{part} {name}')
+            ax.ticklabel_format(axis='y', style='plain', useOffset=False)
+            _epoch_axis(ax, 'Epochs (ALS sweeps)' if r else '')
+            sns.despine(ax=ax)
+    fig.suptitle(f'Train and test, each on its own scale ({_describe(df, c)})')
     return fig

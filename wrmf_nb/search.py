@@ -41,6 +41,12 @@ __all__ = ['POST_GRID', 'SMALL_GRID', 'GRID_RESULTS', 'format_log', 'print_log',
            'curves_to_frame', 'best_params', 'save_curves', 'load_curves', 'small_grid_results', 'load_grid_results']
 
 # %% ../nbs/05_search.ipynb #54c0fd63
+def _number(v:float)->str:
+    "A float as the post's five decimals, unless a shorter form fits it better: `0`, `100`, `1e-05`."
+    if v == 0 or (v.is_integer() and abs(v) >= 1): return f"{v:.0f}"
+    if abs(v) < 1e-4: return f"{v:.5g}"   # 0.00001 would hide the value
+    return f"{v:.5f}"
+
 def format_log(row,               # values for one line of the table: str, int or float
                header:bool=False, # a header line: rule above, double rule below
                spacing:int=12,    # width of every column
@@ -48,9 +54,12 @@ def format_log(row,               # values for one line of the table: str, int o
     "One line of the post's training-log table, as text."
     cells = []
     for v in row:
-        if isinstance(v, (str, numbers.Integral)) and not isinstance(v, bool): cells.append(f"| {v:^{spacing - 2}} ")
-        elif isinstance(v, numbers.Real) and not isinstance(v, bool): cells.append(f"| {float(v):^{spacing - 2}.5f} ")
-        else: raise TypeError(f"print_log can show str, int and float values, not {type(v).__name__} ({v!r})")
+        real = isinstance(v, numbers.Real) and not isinstance(v, bool)
+        if isinstance(v, str) or (real and isinstance(v, numbers.Integral)): text = f"{v}"
+        elif real: text = _number(float(v))
+        else: raise TypeError(f"print_log can show str, int and float values, "
+                              f"not {type(v).__name__} ({v!r})")
+        cells.append(f"| {text:^{spacing - 2}} ")
     top = ''.join('+' + '-' * spacing for _ in row) + '+'
     middle = ''.join(cells) + '|'
     if header: return '\n'.join([top, middle, ''.join('+' + '=' * spacing for _ in row) + '+'])
@@ -85,6 +94,7 @@ def _learning_curve(model, train, test, epochs, k, users, log=None):
         prev = epoch
     return tp, tm, sp_, sm
 
+# %% ../nbs/05_search.ipynb #c39f10e3
 def learning_curve(model,            # an ALS-like model: `iterations`, `fit`, `fit_partial`, `user_vectors`, `item_vectors`
                    train,            # users x items training likes
                    test,             # users x items test likes
@@ -145,6 +155,7 @@ def _plain(v):
 def _param_key(params:dict)->str:
     return json.dumps({k: _plain(v) for k, v in params.items()}, sort_keys=True)
 
+# %% ../nbs/05_search.ipynb #aaac9cc3
 def _matrix_hash(m)->str:
     m = sp.csr_matrix(m)
     h = hashlib.sha256(repr((m.shape, m.nnz)).encode())
@@ -168,6 +179,21 @@ def search_fingerprint(base_model, train, test, user_index, epochs, patk)->dict:
 class CheckpointInUseError(BlockingIOError):
     "Another running search holds the lock of this checkpoint."
 
+def _flock(fd:int, path, lock_path):
+    "Lock open file `fd` at once, or close it and say who holds the checkpoint."
+    import fcntl
+    try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise CheckpointInUseError(
+            f"checkpoint {path} is in use by another running search (it "
+            f"holds {lock_path}); wait for it to finish or use another "
+            "checkpoint path") from None
+    except OSError as e:
+        os.close(fd)
+        raise OSError(e.errno, f"cannot lock checkpoint {path}: {e.strerror}") from None
+
+# %% ../nbs/05_search.ipynb #640a24f1
 class checkpoint_lock:
     "Hold an exclusive lock on checkpoint `path`, or fail at once if a search holds it."
     def __init__(self, path):
@@ -181,17 +207,7 @@ class checkpoint_lock:
         self.lock_path = real.with_name(real.name + '.lock')
         while True:
             fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                raise CheckpointInUseError(
-                    f"checkpoint {self.path} is in use by another running search (it "
-                    f"holds {self.lock_path}); wait for it to finish or use another "
-                    "checkpoint path") from None
-            except OSError as e:
-                os.close(fd)
-                msg = f"cannot lock checkpoint {self.path}: {e.strerror}"
-                raise OSError(e.errno, msg) from None
+            _flock(fd, self.path, self.lock_path)
             if _same_file(fd, self.lock_path): break
             os.close(fd)                    # removed by a finishing search: again
         self.fd = fd
@@ -204,6 +220,7 @@ class checkpoint_lock:
         os.close(self.fd)                   # closing the file releases the lock
         self.fd = None
 
+# %% ../nbs/05_search.ipynb #260d9400
 def _same_file(fd:int, path)->bool:
     "Whether open file `fd` is the file at `path` now."
     try: a, b = os.fstat(fd), os.stat(path)
@@ -231,6 +248,7 @@ def _starts_with(line:bytes)->str:
         text = part[:e.start].decode('utf-8')  # a character cut at 40 bytes
     return repr(text) + ('...' if len(line) > len(part) else '')
 
+# %% ../nbs/05_search.ipynb #e400c355
 def _header(path:Path, head:bytes)->dict:
     "The fingerprint in header line `head`; a one-line ValueError if it is not one."
     fix = "it was left untouched: pass another checkpoint path, or delete the file"
@@ -276,6 +294,7 @@ def _read_records(raw:bytes, n_epochs:int|None)->tuple:
         else: records[rec['key']] = rec['curve']; keep.append(line)
     return records, keep, bad, len(lines) + bool(tail)
 
+# %% ../nbs/05_search.ipynb #c9b12492
 def _check_fingerprint(path, old:dict, new:dict):
     "Refuse a checkpoint written for another search, naming what differs."
     diff = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
@@ -287,6 +306,26 @@ def _check_fingerprint(path, old:dict, new:dict):
                      "to start over.")
 
 # %% ../nbs/05_search.ipynb #a00fc73e
+def _append_bytes(file:Path, data:bytes):
+    "Append `data` to `file` with one `write` (repeated only if the OS writes less), then fsync."
+    fd = os.open(file, os.O_WRONLY | os.O_APPEND)
+    try:
+        view = memoryview(data)
+        while view: view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally: os.close(fd)
+
+def _load_checkpoint(path:Path, file:Path, fingerprint:dict)->tuple:
+    "The records of the existing checkpoint `file`, after checking its header and mending it."
+    with open(file, 'rb') as f: head = f.readline(_HEAD_MAX)
+    old = _header(path, head)                 # refuse what is not ours, untouched
+    _check_fingerprint(path, old, fingerprint)
+    raw = file.read_bytes()
+    n_ep = len(fingerprint['epochs']) if 'epochs' in fingerprint else None
+    records, keep, bad, n_last = _read_records(raw, n_ep)
+    return records, (raw, keep, bad, n_last)
+
+# %% ../nbs/05_search.ipynb #ab3c36da
 class Checkpoint:
     "An append-only JSON Lines file of finished configurations, tied to one search."
     def __init__(self, path, fingerprint:dict):
@@ -297,21 +336,13 @@ class Checkpoint:
         if self.path.exists():
             if not self.path.is_file():
                 raise ValueError(f"checkpoint {self.path} is not a regular file")
-            self._load(fingerprint)
+            self.records, state = _load_checkpoint(self.path, self.file, fingerprint)
+            _mend(self, *state)
         else:
             self.file.parent.mkdir(parents=True, exist_ok=True)
             head = {'format': _FORMAT, 'fingerprint': fingerprint}
             with atomic_write(self.file) as f:    # the header appears whole, or not
                 f.write((json.dumps(head) + '\n').encode())
-
-    def _load(self, fingerprint):
-        with open(self.file, 'rb') as f: head = f.readline(_HEAD_MAX)
-        old = _header(self.path, head)            # refuse what is not ours, untouched
-        _check_fingerprint(self.path, old, fingerprint)
-        raw = self.file.read_bytes()
-        n_ep = len(fingerprint['epochs']) if 'epochs' in fingerprint else None
-        self.records, keep, bad, n_last = _read_records(raw, n_ep)
-        _mend(self, raw, keep, bad, n_last)
 
     def __contains__(self, params): return _param_key(params) in self.records
     def __len__(self): return len(self.records)
@@ -321,16 +352,8 @@ class Checkpoint:
         "Add one finished configuration: a single write of one line, then fsync."
         key = _param_key(params)
         line = json.dumps({'key': key, 'curve': curve}, default=_plain) + '\n'
-        self._write(line.encode())
+        _append_bytes(self.file, line.encode())
         self.records[key] = curve
-
-    def _write(self, data:bytes):
-        fd = os.open(self.file, os.O_WRONLY | os.O_APPEND)
-        try:
-            view = memoryview(data)
-            while view: view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally: os.close(fd)
 
 # %% ../nbs/05_search.ipynb #2e83b9d7
 def _line_list(ns:list)->str:
@@ -348,7 +371,7 @@ def _mend(ck:Checkpoint, raw:bytes, keep:list, bad:list, n_last:int):
             f"was cut short, as when a search is killed): dropped it; {len(ck)} "
             "configurations kept")
     elif torn is not None and not bad:            # a whole last line, no newline
-        ck._write(b'\n')
+        _append_bytes(ck.file, b'\n')
         say(f"line {n_last} lacks its final newline (a write cut short by a crash): "
             "kept it and added the newline")
     elif bad:                                     # back up, rewrite the good lines
@@ -401,6 +424,7 @@ def _die_with_parent(parent:int):
     if os.getppid() != parent: os._exit(1) # it died before we got here
     threading.Thread(target=watch, name='wrmf_nb-parent-watch', daemon=True).start()
 
+# %% ../nbs/05_search.ipynb #6ff38e40
 def _init_worker(train, test, users, threads, parent=None):
     "Pool initializer: die with the parent, leave Ctrl-C to it, keep the data."
     if parent is not None: _die_with_parent(parent)
@@ -646,7 +670,7 @@ def _load_grid(path:Path, name:str, fallback:bool)->tuple:
         curves, meta = small_grid_results()
     else: raise FileNotFoundError(f"{name}: no saved grid results; make them with "
                                   "benchmarks/bench_grid.py, or pass fallback=True")
-    print(f"{len(curves)} configurations: {meta['source']}")
+    print(f"{len(curves)} configurations from {name}")
     return curves, meta
 
 def load_grid_results(path=None,  # a results file (None: the saved grid, package data)
