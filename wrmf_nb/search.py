@@ -507,6 +507,10 @@ def _on_dask(client, base_model, configs, todo, data, epochs, patk, finish, fail
     finally: client.cancel([*futs, tr, te])
 
 # %% ../nbs/05_search.ipynb #8076c25f
+def _param_text(v)->str:
+    "A parameter value for the log: a float in its shortest form (`0`, `1e-05`, `100`)."
+    return f'{v:g}' if isinstance(v, float) else f'{v}'
+
 def _config_error(params:dict, e:Exception)->Exception:
     "The error for configuration `params` failing with `e`: naming it, of `e`'s kind."
     kinds = (ValueError, MemoryError, OSError)
@@ -568,7 +572,7 @@ def grid_search_learning_curve(base_model,             # unfitted ALS-like model
         def finish(i, curve, lines, secs):
             results[i] = curve
             if ck is not None: ck.append(configs[i], curve)
-            if verbose: say(' | '.join(f'{k}: {v}' for k, v in configs[i].items())
+            if verbose: say(' | '.join(f'{k}: {_param_text(v)}' for k, v in configs[i].items())
                             + f'   ({secs:.1f} s)\n' + '\n'.join(lines))
             bar.update()
 
