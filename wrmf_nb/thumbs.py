@@ -321,12 +321,12 @@ def thumbs_html(urls, # image URLs
     def fig(url, name):
         cap = (f'<figcaption style="font-size:12px;max-width:{width}px;overflow:hidden;text-overflow:ellipsis;'
                f'white-space:nowrap">{html.escape(str(name))}</figcaption>') if name else ''
-        return (f'<figure style="margin:4px;display:inline-block;vertical-align:top">'
+        return (f'<figure style="margin:4px;padding:0;display:inline-block;vertical-align:top">'
                 f'<img src="{html.escape(url, quote=True)}" title="{html.escape(str(name), quote=True)}" alt="{html.escape(str(name), quote=True)}" '
                 f'style="width:{width}px;height:{width}px;object-fit:cover;border:1px solid #333"/>{cap}</figure>')
     return '<div style="display:flex;flex-wrap:wrap">' + ''.join(fig(u, n) for u, n in zip(urls, names)) + '</div>'
 
-# %% ../nbs/08_thumbnails.ipynb #0ba67451
+# %% ../nbs/08_thumbnails.ipynb #415da9f1
 class _HTML:
     "Stand-in for IPython's `HTML` when IPython is not installed: the markup in `.data`, shown by notebooks."
     def __init__(self, data): self.data = data
@@ -338,7 +338,6 @@ def _html(markup):
     except ImportError: return _HTML(markup)
     return HTML(markup)
 
-# %% ../nbs/08_thumbnails.ipynb #415da9f1
 def display_thumbs(thumbs:list, # image URLs, the input model first (e.g. from `get_thumbnails`)
                    N:int=5, # how many similar models to show after the input
                    names:list=None, # captions aligned with `thumbs`; default `thumbs.names` if present
