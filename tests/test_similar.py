@@ -317,3 +317,50 @@ def test_log_confidence_fold_in_equals_oracle_and_the_models_own_sweep():
     # the linear form on the same counts is a different solve
     assert not np.allclose(fold_in(model, R[7:8], confidence='linear')[0], folded[7])
     with pytest.raises(ValueError, match='epsilon'): fold_in(model, [1, 2], confidence='log', epsilon=0)
+
+
+def test_chapter_7_checks_moved_out():
+    "The checks chapter 7 used to show: small cases of each function against the obvious answer."
+    from wrmf_nb.similar import normalize_rows, top_n_numpy
+    np.testing.assert_allclose(normalize_rows(np.array([[3., 4.], [0., 0.], [0., 2.]])),
+                               [[.6, .8], [0, 0], [0, 1]])
+    ids, vals = top_n_numpy(np.array([[.1, .9, .5, .7], [4., 1., 3., 2.]]), 2)
+    np.testing.assert_array_equal(ids, [[1, 3], [0, 2]]); np.testing.assert_array_equal(vals, [[.9, .7], [4., 3.]])
+    np.testing.assert_array_equal(top_n_numpy(np.array([1., 3., 2.]), 10)[0], [[1, 2, 0]])  # N > n: all, sorted
+    S = np.random.default_rng(0).normal(size=(50, 1000)).astype(np.float32)
+    for N in [1, 5, 10, 128]:
+        fast, slow = top_n(S, N), top_n_numpy(S, N)
+        np.testing.assert_array_equal(fast[0], slow[0]); np.testing.assert_array_equal(fast[1], slow[1])
+    S[:, 500:600] = S[:, 400:500]
+    ref = np.argsort(-S, axis=1, kind='stable')
+    for N in [1, 5, 10, 128]: np.testing.assert_array_equal(top_n(S, N)[0], ref[:, :N])
+    np.testing.assert_array_equal(top_n(np.array([[3., 1, 3, 2]]), 3)[0], [[0, 2, 3]])
+    rng = np.random.default_rng(0)
+    toy = SimpleNamespace(user_vectors=rng.normal(size=(6, 3)), item_vectors=rng.normal(size=(8, 3)),
+                          alpha=10.0, regularization=0.1)
+    ids_b, scores_b = similar_items(toy, [3, 0, 7], N=4, include_self=False)
+    ids_s, scores_s = similar_items(toy, [3, 0, 7], N=4, include_self=False, block_bytes=1)
+    np.testing.assert_allclose(scores_b, scores_s)
+    assert ids_b.shape == (3, 4) and not np.any(ids_b == np.array([[3], [0], [7]]))
+    np.testing.assert_array_equal(ids_b[0], similar_items(toy, 3, N=5)[0][1:])
+    likes = sparse.csr_matrix(np.array([[1, 0, 0, 1, 0, 0, 0, 0], [0] * 8, [1, 1, 1, 1, 1, 1, 1, 0]]
+                                       + [[0] * 8] * 3, dtype=float))
+    ids, scores = recommend(toy, [2, 1], likes, N=3)
+    np.testing.assert_array_equal(ids[0], [7, -1, -1]); assert np.isneginf(scores[0, 1:]).all()
+    np.testing.assert_array_equal(recommend(toy, [2, 1], N=3, filter_liked=False)[0][1],
+                                  recommend(toy, 1, likes, N=3)[0])
+    Y, x = toy.item_vectors, fold_in(toy, [1, 4, 6])
+    np.testing.assert_allclose(fold_in(toy, [4, 1, 6, 6]), fold_in_reference(Y, [1, 4, 6], [1, 1, 2], 10, .1))
+    np.testing.assert_allclose(fold_in(toy, [1, 4], counts=[3, 1], alpha=2.0),
+                               fold_in_reference(Y, [1, 4], [3, 1], 2.0, 0.1))
+    batch = fold_in(toy, sparse.csr_matrix(np.array([[0, 1, 0, 0, 1, 0, 1, 0], [2, 0, 0, 0, 0, 0, 0, 1.]])))
+    np.testing.assert_allclose(batch[0], x)
+    np.testing.assert_allclose(batch[1], fold_in_reference(Y, [0, 7], [2, 1], 10.0, 0.1))
+    assert not set(recommend_new_user(toy, [1, 4, 6], N=3)[0]) & {1, 4, 6}
+    cats = np.repeat(np.arange(4), 50)
+    rng = np.random.default_rng(1)
+    clustered = SimpleNamespace(item_vectors=(np.eye(8)[:4] * 5)[cats] + rng.normal(size=(200, 8)))
+    noise = SimpleNamespace(item_vectors=rng.normal(size=(200, 8)))
+    good, bad = category_agreement(clustered, cats), category_agreement(noise, cats)
+    assert good['baseline'] == pytest.approx(0.25)
+    assert good['agreement'] > 0.95 and abs(bad['agreement'] - 0.25) < 0.08

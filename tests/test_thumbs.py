@@ -245,3 +245,89 @@ def test_corrupt_cache_is_reported_and_ignored(tmp_path, text):
         th = T.thumbnails_for([0, 1, 2], idx_to_mid, names=names, cache_path=tmp_path, offline=True)
     assert all(isinstance(u, str) for u in th)
     assert th[0] == T.placeholder('Car', 'm0') and th[1] == T.placeholder('Truck', 'm1')
+
+
+# ---------------------------------------------------------------- moved out of chapter 8 (issue 12)
+
+def test_pick_thumbnail_without_the_size():
+    assert T.pick_thumbnail({'thumbnails': {'images': [{'url': 'x', 'width': 640, 'height': 360}]}}) is None
+    assert T.pick_thumbnail({'detail': 'Not found.'}) is None
+    assert T.pick_thumbnail({'thumbnails': {'images': None}}) is None
+
+
+def test_wrap():
+    assert T._wrap('Low poly police car with sirens') == ['Low poly police', 'car with sirens']
+    assert T._wrap('anime-giant-wizard-91') == ['anime-giant-', 'wizard-91']
+    assert T._wrap('a' * 20) == ['a' * 16, 'aaaa']
+    assert len(T._wrap('word ' * 40)) == 4 and T._wrap('word ' * 40)[-1].endswith('…')
+
+
+def _svg(uri):
+    import base64
+    assert uri.startswith('data:image/svg+xml;base64,')
+    return base64.b64decode(uri.split(',', 1)[1]).decode()
+
+
+def _fill(uri): return _svg(uri).split('<rect width="100%" height="100%" fill="')[1].split('"')[0]
+
+
+def test_placeholder_escapes_and_is_deterministic():
+    card = T.placeholder('Police car & <green> monster', mid='5dcebcfaedbc4e7e8ffd2f9cce')
+    svg = _svg(card)
+    assert 'Police car &amp;' in svg and '&lt;green&gt;' in svg      # any name is safe
+    assert card == T.placeholder('Police car & <green> monster', mid='5dcebcfaedbc4e7e8ffd2f9cce')
+    import xml.dom.minidom
+    for c in (card, T.placeholder('a', 'm', 100, 'cars'), T.placeholder('a', size=50)):
+        xml.dom.minidom.parseString(_svg(c))                             # well-formed SVG
+    assert '&lt;cat&gt;' in _svg(T.placeholder('<x>', 'm', color_key='<cat>'))
+
+
+def test_placeholder_prints_the_category_and_colours_by_it():
+    a, b = T.placeholder('a', 'm1', color_key='cars'), T.placeholder('b', 'm2', color_key='cars')
+    assert _fill(a) == _fill(b) and '>cars</text>' in _svg(a)
+    assert _fill(T.placeholder('a', 'm1')) == _fill(T.placeholder('b', 'm2')) == T.NEUTRAL
+    assert 'cars' not in _svg(T.placeholder('a', 'm1'))                # no key, no band
+    assert _fill(T.placeholder('a', 'm1', color_key='cars', color='#123456')) == '#123456'
+
+
+def test_category_colors_are_distinct_for_the_synthetic_categories():
+    from wrmf_nb.data import _CATEGORIES
+    assert len(T.PALETTE) == len(set(T.PALETTE)) == 24
+    colors = T.category_colors(list(_CATEGORIES) * 3)
+    assert len(colors) == 24 and len(set(colors.values())) == 24
+    assert colors['anime'] != colors['science'] and colors['props'] != colors['weapons']
+    assert T.category_colors(['b', 'a', None, float('nan')]) == {'a': T.PALETTE[0], 'b': T.PALETTE[1]}
+
+
+def test_grid_colours_by_position_or_by_order_in_the_grid():
+    cats = np.array(['b', 'a', 'c', 'a'])
+    assert T._grid_colors(cats, ['a', 'c', None]) == [T.PALETTE[0], T.PALETTE[2], None]
+    many = {i: f'k{i:02d}' for i in range(30)}                        # more kinds than colours
+    got = T._grid_colors(many, ['k29', 'k05', 'k29'])
+    assert got == [T.PALETTE[0], T.PALETTE[1], T.PALETTE[0]]
+    assert T._grid_colors(None, [None, None]) == [None, None]
+
+
+def test_thumbnails_for_colours_a_grid_by_category(tmp_path):
+    cats = ['cars', 'cars', 'robots', 'props', 'weapons']
+    th = T.thumbnails_for([0, 1, 2, 3], idx_to_mid, names=names, colors=cats,
+                          cache_path=tmp_path, offline=True)
+    fills = [_fill(u) for u in th]
+    assert fills[0] == fills[1] and len(set(fills[1:])) == 3
+    assert all(f'>{c}</text>' in _svg(u) for u, c in zip(th, cats))
+
+
+def test_chapter_8_toy_catalogue(tmp_path):
+    sim = model.item_vectors @ model.item_vectors.T
+    th = T.get_thumbnails(sim, 0, idx_to_mid, N=3, names=names, cache_path=tmp_path, offline=True)
+    assert th.ids[0] == 0 and th.names[0] == 'Car' and th[0] == T.placeholder('Car', 'm0')
+
+
+def test_offline_lookup_is_immediate_and_cache_dir_follows_the_environment(tmp_path, monkeypatch):
+    T.save_cache({'known': 'https://media.example/200.jpeg'}, tmp_path)
+    t0 = time.monotonic()
+    got = T.fetch_thumbnail_urls(['known', 'unknown'], cache_path=tmp_path, offline=True)
+    assert time.monotonic() - t0 < 0.5 and got['unknown'] is None
+    monkeypatch.setenv('WRMF_NB_CACHE', '/tmp/somewhere')
+    from pathlib import Path
+    assert T.cache_dir() == Path('/tmp/somewhere')

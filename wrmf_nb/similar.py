@@ -129,24 +129,28 @@ def recommend(model, # fitted model with `user_vectors` and `item_vectors`
 
 # %% ../nbs/07_similar.ipynb #427af781
 def _fold_in_one(Y, YtY, idx, d, alpha, regularization, form='linear', epsilon=1.0):
-    "Exact WRMF solve for one user: liked items `idx` with counts `d` against fixed item vectors `Y`."
+    "Exact WRMF solve for one user: liked items `idx`, counts `d`, fixed item vectors `Y`."
     Yl = Y[idx]
     c1 = _confidence(d, alpha, form, epsilon) - 1   # c - 1 on the liked items
     A = YtY + (Yl.T * c1) @ Yl + regularization * np.eye(Y.shape[1])
     b = Yl.T @ (1.0 + c1)
     try: return np.linalg.solve(A, b)
-    except np.linalg.LinAlgError:              # singular (lambda = 0, few items): the least-norm solution
+    except np.linalg.LinAlgError:   # singular (lambda = 0, few items): the least-norm solution
         return np.linalg.lstsq(A, b, rcond=None)[0]
 
-_NO_HISTORY = ("a new user needs at least one liked item (with a count > 0) to fold in; for a newcomer without "
-               "history, recommend the most popular items instead (e.g. np.argsort(-likes.getnnz(axis=0))[:N])")
+# %% ../nbs/07_similar.ipynb #aba182b0
+_NO_HISTORY = ("a new user needs at least one liked item (with a count > 0) to fold in; "
+               "for a newcomer without history, recommend the most popular items instead "
+               "(e.g. np.argsort(-likes.getnnz(axis=0))[:N])")
 
 def _fold_in_param(model, name, value)->float:
     "`alpha` or `regularization`: the given value, else the model's; a finite number >= 0."
     if value is None:
-        if not hasattr(model, name): raise ValueError(f"pass {name}= to fold in against bare item vectors")
+        if not hasattr(model, name):
+            raise ValueError(f"pass {name}= to fold in against bare item vectors")
         value = getattr(model, name)
-    ok = isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and np.isfinite(value) and value >= 0
+    ok = (isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+          and np.isfinite(value) and value >= 0)
     if not ok: raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     return float(value)
 
@@ -158,13 +162,13 @@ def _fold_in_form(model, confidence, epsilon)->tuple:
     return form, eps
 
 def _liked_counts(liked, counts, n):
-    "Distinct liked item indices and their summed counts (> 0), from a list of items and optional counts."
+    "Distinct liked item indices and their summed counts (> 0), from a list and optional counts."
     idx, _ = check_index(liked, n, 'item')
     d = check_counts(counts, idx)
     idx, inv = np.unique(idx, return_inverse=True)  # an item listed twice counts twice
     d = np.bincount(inv, weights=d, minlength=len(idx))
     if not (d > 0).any(): raise ValueError(f"no liked items: {_NO_HISTORY}")
-    return idx[d > 0], d[d > 0]                       # a count of 0 is no like, as in fit
+    return idx[d > 0], d[d > 0]                   # a count of 0 is no like, as in fit
 
 # %% ../nbs/07_similar.ipynb #fdbaec93
 def fold_in(model, # fitted model with `item_vectors` (and `alpha`, `regularization` unless given)

@@ -13,9 +13,9 @@ from ._files import atomic_write
 from .similar import similar_items, top_n
 
 # %% auto #0
-__all__ = ['SKETCHFAB_MODEL_URL', 'CACHE_FILE', 'MAX_ANSWER_BYTES', 'pick_thumbnail', 'placeholder', 'reset_offline',
-           'is_offline', 'cache_dir', 'load_cache', 'save_cache', 'fetch_thumbnail_urls', 'Thumbnails',
-           'thumbnails_for', 'get_thumbnails', 'thumbs_html', 'display_thumbs']
+__all__ = ['SKETCHFAB_MODEL_URL', 'CACHE_FILE', 'PALETTE', 'NEUTRAL', 'MAX_ANSWER_BYTES', 'pick_thumbnail', 'category_colors',
+           'placeholder', 'reset_offline', 'is_offline', 'cache_dir', 'load_cache', 'save_cache',
+           'fetch_thumbnail_urls', 'Thumbnails', 'thumbnails_for', 'get_thumbnails', 'thumbs_html', 'display_thumbs']
 
 # %% ../nbs/08_thumbnails.ipynb #fba4961a
 SKETCHFAB_MODEL_URL = 'https://sketchfab.com/i/models/{mid}'
@@ -34,7 +34,7 @@ def pick_thumbnail(payload:dict, # the JSON answer of the Sketchfab model API
 
 # %% ../nbs/08_thumbnails.ipynb #ae603164
 def _wrap(text, width=16, lines=4):
-    "Break `text` into at most `lines` lines of about `width` characters, at spaces or after - _ /."
+    "Break `text` into at most `lines` lines of about `width` characters (at spaces, - _ /)."
     pieces = []
     for word in str(text).split():
         parts = re.findall(r'[^-_/]*[-_/]|[^-_/]+', word)
@@ -50,24 +50,65 @@ def _wrap(text, width=16, lines=4):
     if len(out) > lines: out = out[:lines]; out[-1] = out[-1][:width - 1] + '…'
     return out or ['']
 
+# %% ../nbs/08_thumbnails.ipynb #0cf2a870
+PALETTE = ('#875692', '#F38400', '#A1CAF1', '#BE0032', '#C2B280', '#848482',
+           '#008856', '#E68FAC', '#0067A5', '#F99379', '#604E97', '#F6A600',
+           '#B3446C', '#DCD300', '#882D17', '#8DB600', '#654522', '#E25822',
+           '#2B3D26', '#F3C300', '#00A3A3', '#1C2F6B', '#6B0F3A', '#7FD4C1')
+NEUTRAL = '#455A64'   # a card without a category: one colour for all, meaning nothing
+
+def _ink(color:str)->str:
+    "Black or white, whichever reads better on the background `color` ('#rrggbb')."
+    r, g, b = (int(color[k:k + 2], 16) / 255 for k in (1, 3, 5))
+    return '#111' if 0.299 * r + 0.587 * g + 0.114 * b > 0.55 else '#fff'
+
+def category_colors(categories, # every category (repeats and order do not matter)
+                   )->dict:
+    "Category -> `PALETTE` colour, by its position in sorted order (distinct up to 24)."
+    keys = sorted({c for c in categories if c is not None and c == c}, key=str)
+    return {c: PALETTE[j % len(PALETTE)] for j, c in enumerate(keys)}
+
+def _grid_colors(colors, keys)->list:
+    "Colour per key: by position among all of `colors`, else by order in this grid."
+    if colors is None: return [None] * len(keys)
+    every = colors.values() if isinstance(colors, dict) else getattr(colors, 'values', colors)
+    try: table = category_colors(list(every))
+    except TypeError: table = {}
+    present = [k for k in keys if k is not None]
+    if len(table) > len(PALETTE) or any(k not in table for k in present):
+        table = {k: PALETTE[j % len(PALETTE)] for j, k in enumerate(dict.fromkeys(present))}
+    return [None if k is None else table[k] for k in keys]
+
 # %% ../nbs/08_thumbnails.ipynb #d51b13b7
+def _svg_text(y, size, ink, body, extra='', font='sans-serif'):
+    "One centred line of SVG text."
+    return (f'<text x="50%" y="{y:.0f}" font-size="{size:.0f}" text-anchor="middle" '
+            f'fill="{ink}" font-family="{font}"{extra}>{html.escape(body)}</text>')
+
 def placeholder(name:str, # text on the card, usually the model's name
-                mid:str='', # model id, printed small and used to pick the colour
+                mid:str='', # model id, printed small at the bottom
                 size:int=200, # card width and height in pixels
-                color_key=None, # what picks the colour instead of `mid` (e.g. a category: one colour per category)
+                color_key=None, # the item's category (or any key): printed on the card
+                color:str=None, # background '#rrggbb'; default picked from `color_key`
                )->str:
-    "A `data:` URI of an SVG card showing `name`, for models whose thumbnail is unknown."
-    key = str(mid or name) if color_key is None else f'key:{color_key}'
-    hue = int(hashlib.md5(key.encode()).hexdigest()[:4], 16) % 360
+    "A `data:` URI of an SVG card naming a model (and its category) that has no thumbnail."
+    if color is None and color_key is None: color = NEUTRAL
+    elif color is None:   # no grid to take a position in: a stable hash of the key
+        h = int(hashlib.md5(str(color_key).encode()).hexdigest()[:8], 16)
+        color = PALETTE[h % len(PALETTE)]
+    ink, fs = _ink(color), max(10, size // 12)
+    band = round(fs * 1.7) if color_key is not None else 0
     lines = _wrap(name)
-    fs = max(10, size // 12)
-    y0 = size / 2 - (len(lines) - 1) * fs * 0.6
-    text = ''.join(f'<text x="50%" y="{y0 + k * fs * 1.2:.0f}" font-size="{fs}" text-anchor="middle" '
-                   f'fill="#fff" font-family="sans-serif">{html.escape(l)}</text>' for k, l in enumerate(lines))
-    small = (f'<text x="50%" y="{size - fs * 0.8:.0f}" font-size="{fs * 0.6:.0f}" text-anchor="middle" fill="#fff" '
-             f'fill-opacity="0.75" font-family="monospace">{html.escape(str(mid)[:24])}</text>') if mid else ''
-    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" viewBox="0 0 {size} {size}">'
-           f'<rect width="100%" height="100%" fill="hsl({hue},45%,42%)"/>{text}{small}</svg>')
+    y0 = (size + band) / 2 - (len(lines) - 1) * fs * 0.6
+    body = ''.join(_svg_text(y0 + k * fs * 1.2, fs, ink, l) for k, l in enumerate(lines))
+    if band: body += (f'<rect width="100%" height="{band}" fill="#000" fill-opacity="0.25"/>'
+                      + _svg_text(band * 0.72, fs * 0.9, '#fff', str(color_key)[:20],
+                                  ' font-weight="bold"'))
+    if mid: body += _svg_text(size - fs * 0.8, fs * 0.6, ink, str(mid)[:24],
+                              ' fill-opacity="0.75"', 'monospace')
+    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" '
+           f'viewBox="0 0 {size} {size}"><rect width="100%" height="100%" fill="{color}"/>'
+           f'{body}</svg>')
     return 'data:image/svg+xml;base64,' + base64.b64encode(svg.encode('utf-8')).decode('ascii')
 
 # %% ../nbs/08_thumbnails.ipynb #797d4dfa
@@ -81,8 +122,9 @@ def _host(base_url): return urllib.parse.urlsplit(base_url.format(mid='x')).netl
 
 def is_offline(base_url:str=SKETCHFAB_MODEL_URL, # model API URL template
               )->bool:
-    "True if `WRMF_NB_OFFLINE` is set or a connection to `base_url`'s host failed in this session."
-    return os.environ.get('WRMF_NB_OFFLINE', '').strip() not in ('', '0') or _host(base_url) in _offline_hosts
+    "True if `WRMF_NB_OFFLINE` is set or `base_url`'s host failed in this session."
+    env = os.environ.get('WRMF_NB_OFFLINE', '').strip()
+    return env not in ('', '0') or _host(base_url) in _offline_hosts
 
 def cache_dir(path=None, # explicit folder; default `$WRMF_NB_CACHE` or ~/.cache/wrmf_nb
              )->Path:
@@ -90,6 +132,7 @@ def cache_dir(path=None, # explicit folder; default `$WRMF_NB_CACHE` or ~/.cache
     if path is None: path = os.environ.get('WRMF_NB_CACHE') or Path.home() / '.cache' / 'wrmf_nb'
     return Path(path).expanduser()
 
+# %% ../nbs/08_thumbnails.ipynb #b93c97a3
 def _damaged(f:Path, why:str):
     "Warn that the cache file `f` is damaged and ignored."
     warnings.warn(f'{f}: {why}; the thumbnail cache ignores it and rewrites the '
@@ -116,8 +159,7 @@ def save_cache(cache:dict, # model id -> URL or None
     d = cache_dir(path)
     try:
         d.mkdir(parents=True, exist_ok=True)
-        with atomic_write(d / CACHE_FILE, 'w') as f:
-            json.dump(cache, f, indent=0, sort_keys=True)
+        with atomic_write(d / CACHE_FILE, 'w') as f: json.dump(cache, f, indent=0, sort_keys=True)
     except OSError: pass
 
 # %% ../nbs/08_thumbnails.ipynb #dd64fd26
@@ -143,15 +185,18 @@ def _read_by(r, deadline:float, cap:int=MAX_ANSWER_BYTES)->bytes:
         if got > cap: raise _TooLarge
         parts.append(chunk)
 
+# %% ../nbs/08_thumbnails.ipynb #ceac74a9
 def _fetch(mid, base_url, deadline, size):
     "One API request for `mid` by `deadline`: (kind, url), kind in `_KINDS`."
     url = base_url.format(mid=urllib.parse.quote(str(mid), safe=''))
-    req = urllib.request.Request(url, headers={'User-Agent': 'wrmf_nb', 'Accept': 'application/json'})
+    headers = {'User-Agent': 'wrmf_nb', 'Accept': 'application/json'}
+    req = urllib.request.Request(url, headers=headers)
     try:
         wait = max(deadline - time.monotonic(), 0.05)
         with urllib.request.urlopen(req, timeout=wait) as r:
             payload = json.loads(_read_by(r, deadline).decode('utf-8'))
-    except urllib.error.HTTPError as e: return ('missing' if e.code in (404, 410) else 'error'), None
+    except urllib.error.HTTPError as e:
+        return ('missing' if e.code in (404, 410) else 'error'), None
     except _TooLarge: return 'large', None
     except http.client.HTTPException: return 'error', None  # e.g. a header line too long
     except (urllib.error.URLError, OSError, socket.timeout): return 'offline', None
@@ -159,7 +204,7 @@ def _fetch(mid, base_url, deadline, size):
     return 'ok', pick_thumbnail(payload, size)
 
 def _fetch_by(mid, base_url, deadline, size):
-    "`_fetch` in a daemon thread, waited for until `deadline` (time.monotonic()); late means offline."
+    "`_fetch` in a daemon thread, waited for until `deadline` (monotonic); late is offline."
     box = []
     get = lambda: box.append(_fetch(mid, base_url, deadline, size))
     t = threading.Thread(target=get, daemon=True)
@@ -181,13 +226,14 @@ def fetch_thumbnail_urls(mids, # Sketchfab model ids
     out = {m: cache[m] for m in mids if m in cache}
     todo = list(dict.fromkeys(m for m in mids if m not in out))
     if offline is None: offline = is_offline(base_url)
-    changed, said = False, set()
+    changed, said, host = False, set(), _host(base_url)
     for m in todo:
         if offline or time.monotonic() >= deadline: out[m] = None; continue
         kind, url = _fetch_by(m, base_url, deadline, size)
         if kind == 'offline':
-            offline = True; _offline_hosts.add(_host(base_url))
-            if verbose: print(f'wrmf_nb.thumbs: {_host(base_url)} unreachable, using placeholders (reset_offline() to retry)')
+            offline = True; _offline_hosts.add(host)
+            if verbose: print(f'wrmf_nb.thumbs: {host} unreachable, using placeholders '
+                              '(reset_offline() to retry)')
         if kind == 'large' and verbose and not said:
             print(f'wrmf_nb.thumbs: answers larger than {MAX_ANSWER_BYTES >> 20} MB '
                   f'are refused (no thumbnail answer is), e.g. for {m}')
@@ -219,10 +265,12 @@ def _neighbours(sim, idx, N):
     "The item `idx` first, then its most similar items, from a model or a similarity matrix."
     if hasattr(sim, 'item_vectors'): return similar_items(sim, idx, N=N, include_self=True)[0].tolist()
     if len(getattr(sim, 'shape', ())) != 2 or sim.shape[0] != sim.shape[1]:
-        raise ValueError(f'expected a square items x items similarity matrix or a fitted model, got {type(sim).__name__} of shape {getattr(sim, "shape", None)}')
+        raise ValueError(f'expected a square items x items similarity matrix or a fitted model, '
+                         f'got {type(sim).__name__} of shape {getattr(sim, "shape", None)}')
     row = sim[idx]
     row = np.asarray(row.toarray() if sparse.issparse(row) else row, dtype=float).ravel().copy()
-    if not 0 <= idx < len(row): raise IndexError(f'item index {idx} is out of range: the similarity matrix has {len(row)} items')
+    if not 0 <= idx < len(row):
+        raise IndexError(f'item index {idx} is out of range: the similarity matrix has {len(row)} items')
     row[idx] = -np.inf
     return [int(idx)] + top_n(row, N - 1)[0][0].tolist()
 
@@ -236,7 +284,7 @@ def thumbnails_for(ids, # item indices, in the order to show them
                    offline:bool=None, # True: placeholders for anything not cached, no network at all
                    size:int=200, # thumbnail width and height
                    verbose:bool=False, # report when the network is given up
-                   colors=None, # item index (or model id) -> placeholder colour key, e.g. the category
+                   colors=None, # item index (or model id) -> category, printed on the placeholder
                   )->Thumbnails:
     "Thumbnail URLs (or placeholder cards) for the items `ids`."
     ids = [int(i) for i in ids]
@@ -247,17 +295,20 @@ def thumbnails_for(ids, # item indices, in the order to show them
     urls = fetch_thumbnail_urls(mids, base_url=base_url, timeout=timeout, cache_path=cache_path,
                                 offline=offline, size=size, verbose=verbose)
     keys = [_lookup(colors, i, m, None) for i, m in zip(ids, mids)]
-    return Thumbnails([urls[m] or placeholder(l, m, size, k) for m, l, k in zip(mids, labels, keys)], ids, mids, labels)
+    fills = _grid_colors(colors, keys)
+    cards = [urls[m] or placeholder(l, m, size, k, c)
+             for m, l, k, c in zip(mids, labels, keys, fills)]
+    return Thumbnails(cards, ids, mids, labels)
 
 # %% ../nbs/08_thumbnails.ipynb #026a8279
-def get_thumbnails(sim, # item-item similarity matrix (dense or sparse) or a fitted model with `item_vectors`
+def get_thumbnails(sim, # item-item similarities (dense or sparse), or a model with `item_vectors`
                    idx:int, # the input item's index
                    idx_to_mid, # item index -> Sketchfab model id (dict or list)
                    N:int=10, # how many images: the item itself and N-1 neighbours
                    names=None, # item index (or model id) -> model name, for captions and placeholders
-                   **kwargs,
+                   **kwargs, # for `thumbnails_for`: base_url, timeout, cache_path, offline, size, colors...
                   )->Thumbnails: # image URLs, the input item first; also carries `.ids`, `.mids` and `.names`
-    "Thumbnail URLs of item `idx` and its `N-1` most similar items; placeholders where unknown. `kwargs` go to `thumbnails_for` (base_url, timeout, cache_path, offline, size, verbose, colors)."
+    "Thumbnail URLs of item `idx` and its `N-1` most similar items; placeholders where unknown."
     return thumbnails_for(_neighbours(sim, int(idx), N), idx_to_mid, names=names, **kwargs)
 
 # %% ../nbs/08_thumbnails.ipynb #cc75502e
@@ -270,12 +321,12 @@ def thumbs_html(urls, # image URLs
     def fig(url, name):
         cap = (f'<figcaption style="font-size:12px;max-width:{width}px;overflow:hidden;text-overflow:ellipsis;'
                f'white-space:nowrap">{html.escape(str(name))}</figcaption>') if name else ''
-        return (f'<figure style="margin:4px;display:inline-block;vertical-align:top">'
+        return (f'<figure style="margin:4px;padding:0;display:inline-block;vertical-align:top">'
                 f'<img src="{html.escape(url, quote=True)}" title="{html.escape(str(name), quote=True)}" alt="{html.escape(str(name), quote=True)}" '
                 f'style="width:{width}px;height:{width}px;object-fit:cover;border:1px solid #333"/>{cap}</figure>')
     return '<div style="display:flex;flex-wrap:wrap">' + ''.join(fig(u, n) for u, n in zip(urls, names)) + '</div>'
 
-# %% ../nbs/08_thumbnails.ipynb #0ba67451
+# %% ../nbs/08_thumbnails.ipynb #415da9f1
 class _HTML:
     "Stand-in for IPython's `HTML` when IPython is not installed: the markup in `.data`, shown by notebooks."
     def __init__(self, data): self.data = data
@@ -287,7 +338,6 @@ def _html(markup):
     except ImportError: return _HTML(markup)
     return HTML(markup)
 
-# %% ../nbs/08_thumbnails.ipynb #415da9f1
 def display_thumbs(thumbs:list, # image URLs, the input model first (e.g. from `get_thumbnails`)
                    N:int=5, # how many similar models to show after the input
                    names:list=None, # captions aligned with `thumbs`; default `thumbs.names` if present
