@@ -536,5 +536,12 @@ def _top_n_worker(S, ids, vals, counter):
         if b >= B: break
         ti, ts = ids[b], vals[b]
         ti[:] = -1                                # empty slots
-        for j in range(n):
-            if ti[N - 1] < 0 or S[b, j] > ts[N - 1]: _push(ts, ti, S[b, j], j)
+        row = S[b]
+        for j0 in range(0, n, 64):
+            st = row[j0:min(n, j0 + 64)]          # a slice from 0: SIMD, as in _walk
+            if ti[N - 1] >= 0:                    # branch-free count first
+                thr, above = ts[N - 1], 0
+                for j in range(st.shape[0]): above += st[j] > thr
+                if above == 0: continue
+            for j in range(st.shape[0]):
+                if ti[N - 1] < 0 or st[j] > ts[N - 1]: _push(ts, ti, st[j], j0 + j)
