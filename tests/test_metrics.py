@@ -259,7 +259,7 @@ def test_top_k_shortcut_on_a_fitted_model():
 def test_full_ranking_in_small_blocks_on_two_workers_equals_dense_reference(monkeypatch):
     "Many small blocks claimed by two workers: every number still matches the reference."
     monkeypatch.setattr(metrics, '_BLOCK_BYTES', 1)              # blocks of 4 users
-    monkeypatch.setattr(metrics, '_n_workers', lambda n, B, m: 2)
+    monkeypatch.setattr(metrics, '_n_workers', lambda cells, n_blocks: 2)
     rng = np.random.default_rng(101)
     for trial in range(24):
         m, R, E, ui = random_case(rng, trial)
@@ -279,9 +279,29 @@ def test_one_and_two_workers_give_identical_results(monkeypatch, want_auc, dtype
     E = sp.random(700, 1300, density=0.02, random_state=4, format='csr')
     out = {}
     for n_workers in (1, 2):
-        monkeypatch.setattr(metrics, '_n_workers', lambda n, B, m: n_workers)
+        monkeypatch.setattr(metrics, '_n_workers', lambda cells, n_blocks: n_workers)
         out[n_workers] = metrics._rank(model, R, 7, None, E, want_auc)[1:]
     for one, two in zip(out[1], out[2]): np.testing.assert_array_equal(one, two)
+
+
+
+@pytest.mark.parametrize('dtype', [np.float64, np.float32])
+def test_mse_one_and_two_workers_give_identical_results(monkeypatch, dtype):
+    "The MSE's workers claim blocks of users; each user's sums are its own: same bits."
+    rng = np.random.default_rng(5)
+    X, Y = rng.normal(size=(500, 9)), rng.normal(size=(300, 9))
+    m = model_of(X.astype(dtype), Y.astype(dtype))
+    R = sp.random(500, 300, density=0.05, random_state=6, format='csr')
+    R.data = np.round(R.data * 5)
+    ui, calls, out = [3, 3, 0, 499] + list(range(7, 500, 2)), [], {}
+    run = metrics.run_workers
+    counted = lambda n, work: (calls.append(n), run(n, work))
+    monkeypatch.setattr(metrics, 'run_workers', counted)
+    for n_workers in (1, 2):
+        monkeypatch.setattr(metrics, '_n_workers', lambda cells, n_blocks: n_workers)
+        out[n_workers] = metrics.calculate_mses(m, [R, R[:, ::-1]], ui)
+    assert out[1] == out[2] and calls == [1, 1, 2, 2]
+    assert out[1][0] == pytest.approx(dense_mse(m, R, ui), rel=1e-10)
 
 
 def test_top_n_one_and_two_workers_give_identical_results(monkeypatch):

@@ -243,19 +243,22 @@ def _sweep_worker(indptr, indices, data, X, Y, G, alpha, eps, cg_steps, blocks, 
             else: _cg_row(rows, alpha_d, Y, G, x, cg_steps, r, p, Ap)
 
 # %% ../nbs/04_metrics.ipynb #d74e2534
-@njit(cache=True, fastmath={'reassoc'})   # reassoc: float64 dot products in SIMD
-def _sq_cross(X, Y, users, ptr, idx, data, out):
-    "out[r] = (sum r_ui^2, sum r_ui x_u.y_i) over row users[r]'s non-zeros, in float64."
-    f = X.shape[1]
-    for r in range(users.shape[0]):
-        u = users[r]
-        sq, cross = 0.0, 0.0
-        for p in range(ptr[u], ptr[u + 1]):
-            v, j, s = np.float64(data[p]), idx[p], 0.0
-            for ff in range(f):    # np.float64, not float(), which would keep float32
-                s += np.float64(X[u, ff]) * np.float64(Y[j, ff])
-            sq += v * v; cross += v * s
-        out[r, 0], out[r, 1] = sq, cross
+@njit(cache=True, nogil=True, fastmath={'reassoc'})   # reassoc: float64 dots in SIMD
+def _sq_cross_worker(X, Y, users, ptr, idx, data, B, counter, out):
+    "out[r] = (sum r_ui^2, sum r_ui x_u.y_i) over row users[r]'s likes; B rows a claim."
+    n, f = users.shape[0], X.shape[1]
+    while True:
+        lo = _fetch_add(counter, B)
+        if lo >= n: break
+        for r in range(lo, min(n, lo + B)):
+            u = users[r]
+            sq, cross = 0.0, 0.0
+            for p in range(ptr[u], ptr[u + 1]):
+                v, j, s = np.float64(data[p]), idx[p], 0.0
+                for ff in range(f):    # np.float64, not float(): that keeps float32
+                    s += np.float64(X[u, ff]) * np.float64(Y[j, ff])
+                sq += v * v; cross += v * s
+            out[r, 0], out[r, 1] = sq, cross
 
 # %% ../nbs/04_metrics.ipynb #15620865
 @njit(cache=True, inline='always')
@@ -278,17 +281,14 @@ _FEW = 32        # up to this many relevant items, the AUC counts with one scan 
 _CHUNK = 2048    # items per stretch of a user's scores: 8 KB, stays in the L1 cache
 
 @njit(cache=True, inline='always')
-def _count_after(sc, j0, j1, i, s, acc):
+def _count_after(sc, j0, j1, i, s):
     "How many items of sc[j0:j1] other than i rank after item i (score s)."
-    acc[0] = 0       # an int32 cell from the caller: keeps the SIMD loop 8 lanes wide
-    if j1 <= i:
-        for j in range(j0, j1): acc[0] += sc[j] < s
-    elif j0 > i:
-        for j in range(j0, j1): acc[0] += sc[j] <= s
-    else:
-        for j in range(j0, i): acc[0] += sc[j] < s
-        for j in range(i + 1, j1): acc[0] += sc[j] <= s
-    return acc[0]
+    lo = sc[j0:max(j0, min(i, j1))]             # before i: a lower score
+    hi = sc[max(j0, min(i + 1, j1)):j1]         # after i: lower or equal
+    c = 0
+    for j in range(lo.shape[0]): c += lo[j] < s      # loops from 0 vectorize
+    for j in range(hi.shape[0]): c += hi[j] <= s
+    return c
 
 # %% ../nbs/04_metrics.ipynb #47affa80
 @njit(cache=True, inline='always')
@@ -330,7 +330,7 @@ def _auc_many(sc, mark, r0, r1, rel_idx, nrel):
     return correct
 
 # %% ../nbs/04_metrics.ipynb #a20ddb03
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def _in_row(idx, lo, hi, j):
     "Is item j in the sorted slice idx[lo:hi]?"
     end = hi
@@ -374,7 +374,7 @@ def _set_marks(u, rel_ptr, rel_idx, exc_ptr, exc_idx, mark, pi, cnt):
 
 # %% ../nbs/04_metrics.ipynb #709f0b5a
 @njit(cache=True)
-def _walk(sc, mark, ts, ti, pi, cnt, npos, acc):
+def _walk(sc, mark, ts, ti, pi, cnt, npos):
     "One pass over a user's scores: top list ts/ti; cnt[q] += items after pi[q]."
     m, k = sc.shape[0], ts.shape[0]
     for t in range(k):
@@ -383,24 +383,24 @@ def _walk(sc, mark, ts, ti, pi, cnt, npos, acc):
         c1 = min(m, c0 + _CHUNK)
         for j0 in range(c0, c1, 64):
             j1 = min(c1, j0 + 64)
-            thr, above = ts[k - 1], 0
-            for j in range(j0, j1):     # branch-free count first: most stretches: none
-                above += sc[j] > thr
+            thr, above, st = ts[k - 1], 0, sc[j0:j1]
+            for j in range(st.shape[0]):    # branch-free count first; from 0: SIMD
+                above += st[j] > thr
             if above == 0: continue
             for j in range(j0, j1):
                 if sc[j] > ts[k - 1] and mark[j] != 2: _push(ts, ti, sc[j], j)
         for q in range(npos):           # items of this stretch after each relevant item
-            cnt[q] += _count_after(sc, c0, c1, pi[q], sc[pi[q]], acc)
+            cnt[q] += _count_after(sc, c0, c1, pi[q], sc[pi[q]])
 
 # %% ../nbs/04_metrics.ipynb #50186a34
 @njit(cache=True)
 def _rank_one(sc, u, rel_ptr, rel_idx, exc_ptr, exc_idx, disc,
-              mark, ts, ti, pi, cnt, acc, res, top):
+              mark, ts, ti, pi, cnt, res, top):
     "Rank user u's scores sc: res = [P, R, AP, NDCG, AUC, n_relevant] at k; its top k."
     r0, r1, e0, e1 = rel_ptr[u], rel_ptr[u + 1], exc_ptr[u], exc_ptr[u + 1]
     nrel = _set_marks(u, rel_ptr, rel_idx, exc_ptr, exc_idx, mark, pi, cnt)
     npos = nrel if nrel <= _FEW else 0      # few relevant items: counted in the walk
-    _walk(sc, mark, ts, ti, pi, cnt, npos, acc)
+    _walk(sc, mark, ts, ti, pi, cnt, npos)
     _read_top(ti, rel_idx, r0, r1, nrel, disc, res, top)
     nneg = sc.shape[0] - (e1 - e0) - nrel
     res[4] = np.nan
@@ -418,7 +418,7 @@ def _rank_worker(X, Yt, users, rel_ptr, rel_idx, exc_ptr, exc_idx, disc, B, coun
     "One worker: score the next unclaimed block of B users, rank its rows; until none."
     n, f, m, k = users.shape[0], X.shape[1], Yt.shape[1], top.shape[1]
     Xb, S = np.empty((B, f), X.dtype), np.empty((B, m), X.dtype)
-    mark, acc = np.zeros(m, np.uint8), np.zeros(1, np.int32)
+    mark = np.zeros(m, np.uint8)
     ts, ti = np.empty(k, X.dtype), np.empty(k, np.int64)
     pi, cnt = np.empty(_FEW, np.int64), np.empty(_FEW, np.int64)
     while True:
@@ -429,10 +429,10 @@ def _rank_worker(X, Yt, users, rel_ptr, rel_idx, exc_ptr, exc_idx, disc, B, coun
         np.dot(Xb[:hi - lo], Yt, S[:hi - lo])        # the block's scores: one BLAS call
         for r in range(lo, hi):
             _rank_one(S[r - lo], users[r], rel_ptr, rel_idx, exc_ptr, exc_idx, disc,
-                      mark, ts, ti, pi, cnt, acc, res[r], top[r])
+                      mark, ts, ti, pi, cnt, res[r], top[r])
 
 # %% ../nbs/04_metrics.ipynb #2555c41b
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def _load_block(X, users, lo, nb, slack, Xb, xn, ts, ti):
     "Rows users[lo:lo+nb] of X into Xb, their norms x slack into xn, empty top lists."
     f = X.shape[1]
@@ -444,7 +444,7 @@ def _load_block(X, users, lo, nb, slack, Xb, xn, ts, ti):
         ts[b] = -np.inf; ti[b] = -1
 
 # %% ../nbs/04_metrics.ipynb #24e78e9f
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def _still_busy(act, na, xn, bound, ts, ti):
     "Keep in act[:na] the users who may gain from a tile of top norm `bound`; how many."
     k, busy = ts.shape[1], 0
@@ -455,7 +455,7 @@ def _still_busy(act, na, xn, bound, ts, ti):
     return busy
 
 # %% ../nbs/04_metrics.ipynb #98dfd238
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def _scan_tile(row, items, ts, ti, exc_idx, e0, e1):
     "Offer a tile's scores `row` (of `items`; -1: padding) to ts/ti, bar excluded items."
     k, above = ts.shape[0], 0
@@ -536,5 +536,12 @@ def _top_n_worker(S, ids, vals, counter):
         if b >= B: break
         ti, ts = ids[b], vals[b]
         ti[:] = -1                                # empty slots
-        for j in range(n):
-            if ti[N - 1] < 0 or S[b, j] > ts[N - 1]: _push(ts, ti, S[b, j], j)
+        row = S[b]
+        for j0 in range(0, n, 64):
+            st = row[j0:min(n, j0 + 64)]          # a slice from 0: SIMD, as in _walk
+            if ti[N - 1] >= 0:                    # branch-free count first
+                thr, above = ts[N - 1], 0
+                for j in range(st.shape[0]): above += st[j] > thr
+                if above == 0: continue
+            for j in range(st.shape[0]):
+                if ti[N - 1] < 0 or st[j] > ts[N - 1]: _push(ts, ti, st[j], j0 + j)

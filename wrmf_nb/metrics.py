@@ -14,7 +14,7 @@ from threadpoolctl import ThreadpoolController
 
 from .checks import check_ratings, check_users, model_factors
 
-from ._kernels import _fetch_add, run_workers, _sq_cross, _hits
+from ._kernels import _fetch_add, run_workers, _sq_cross_worker, _hits
 from ._kernels import _rank_worker, _topk_worker, _topk_stats
 
 # %% auto #0
@@ -31,6 +31,13 @@ def _blas_threads(n:int):
         import scipy.linalg.cython_blas   # load the BLAS that numba's np.dot calls, so that the limit covers it too
         _BLAS = ThreadpoolController()
     return _BLAS.limit(limits=n, user_api='blas')
+
+_PARALLEL_CELLS = 2_000_000    # below this much work (scores, likes x f): one worker
+
+def _n_workers(cells:int, n_blocks:int)->int:
+    "Workers: numba's thread count, one per block at most, one for little work."
+    if cells < _PARALLEL_CELLS: return 1
+    return max(1, min(numba.get_num_threads(), n_blocks))
 
 # %% ../nbs/04_metrics.ipynb #42bd9adc
 _DENSE_LIMIT = 20_000_000   # cells: the dense reference functions refuse anything bigger
@@ -58,19 +65,25 @@ def calculate_mse(model,            # anything with `user_vectors` (users x f) a
     return calculate_mses(model, [ratings], user_index)[0]
 
 # %% ../nbs/04_metrics.ipynb #582d4feb
+_MSE_BLOCK = 64     # users per claim of the MSE's workers
+
 def calculate_mses(model, ratings_list:list, user_index=None)->list:
     "`calculate_mse` for each matrix of `ratings_list`, sharing the ratings-free work."
     X, Y = model_factors(model)
-    Rs = [check_ratings(ratings, None, shape=(X.shape[0], Y.shape[0]), copy=False) for ratings in ratings_list]
+    shape = (X.shape[0], Y.shape[0])
+    Rs = [check_ratings(r, None, shape=shape, copy=False) for r in ratings_list]
     users = check_users(user_index, X.shape[0])
     if len(users) == 0: return [float('nan')] * len(Rs)
     Xs, Y64 = X[users].astype(np.float64), Y.astype(np.float64)
     with _blas_threads(1):     # small products: idle BLAS threads would spin
         quad = float(np.einsum('ij,ij->', Xs @ (Y64.T @ Y64), Xs))
-    out, part = [], np.empty((len(users), 2))
+    out, part, B = [], np.empty((len(users), 2)), _MSE_BLOCK
     for R in Rs:
         ptr, idx = R.indptr.astype(np.int64), R.indices.astype(np.int64)
-        _sq_cross(X, Y, users, ptr, idx, R.data, part)
+        args = (X, Y, users, ptr, idx, R.data, B, np.zeros(1, np.int64), part)
+        likes = int((ptr[users + 1] - ptr[users]).sum())
+        nw = _n_workers(likes * Y.shape[1], -(-len(users) // B))
+        run_workers(nw, lambda w: _sq_cross_worker(*args))
         sq, cross = part.sum(axis=0)
         out.append(float((sq - 2 * cross + quad) / (len(users) * Y.shape[0])))
     return out
@@ -126,7 +139,6 @@ def _sorted_tiles(Y):
 
 # %% ../nbs/04_metrics.ipynb #b3b5443e
 _BLOCK_BYTES = 8 * 2**20       # largest block of scores one worker holds
-_PARALLEL_CELLS = 2_000_000    # below this many scores one worker beats several
 
 def _block_size(n_items:int, itemsize:int)->int:
     "Users per block of scores: as many as fit in _BLOCK_BYTES, between 4 and 256."
@@ -135,11 +147,6 @@ def _block_size(n_items:int, itemsize:int)->int:
 def _topk_block(n_users:int)->int:
     "Users per block of the shortcut: up to _TOPK_BLOCK, two per thread numba allows."
     return max(1, min(_TOPK_BLOCK, -(-n_users // (2 * numba.config.NUMBA_NUM_THREADS))))
-
-def _n_workers(n_users:int, B:int, n_items:int)->int:
-    "Workers for a ranking: numba's thread count, one per block at most, one if small."
-    if n_users * n_items < _PARALLEL_CELLS: return 1
-    return max(1, min(numba.get_num_threads(), -(-n_users // B)))
 
 # %% ../nbs/04_metrics.ipynb #67d96f57
 def _rank(model, ratings, k, user_index, exclude, want_auc):
@@ -161,11 +168,11 @@ def _rank(model, ratings, k, user_index, exclude, want_auc):
         if want_auc:                      # every score, a block of users at a time
             B, Yt = min(n, _block_size(m, X.dtype.itemsize)), np.ascontiguousarray(Y.T)
             args = (X, Yt, users, *rel, *exc, disc, B, counter, res, top)
-            run_workers(_n_workers(n, B, m), lambda w: _rank_worker(*args))
+            run_workers(_n_workers(n * m, -(-n // B)), lambda w: _rank_worker(*args))
         else:                             # top k only: the Cauchy-Schwarz shortcut
             B, slack = _topk_block(n), 1 + 2 * Y.shape[1] * float(np.finfo(Y.dtype).eps)
             args = (X, *_sorted_tiles(Y), users, *exc, B, slack, counter, top)
-            run_workers(_n_workers(n, B, m), lambda w: _topk_worker(*args))
+            run_workers(_n_workers(n * m, -(-n // B)), lambda w: _topk_worker(*args))
             _topk_stats(top, users, *rel, *exc, disc, res)
             res[:, 4] = np.nan            # this path computes everything but the AUC
     return users, res, top
