@@ -70,7 +70,9 @@ def _canonical(m, copy:bool)->sp.csr_matrix:
     "Canonical CSR: sorted, duplicates summed, no stored zeros; the input is unchanged."
     shares = sp.issparse(m) and m.format == 'csr'   # then sp.csr_matrix(m) shares
     m = sp.csr_matrix(m)
-    if shares and (copy or not (m.has_canonical_format and m.data.all())): m = m.copy()
+    clean = m.has_canonical_format and m.data.all()
+    if shares and not copy and clean: return m      # nothing to fix: share it as it is
+    if shares: m = m.copy()
     m.sum_duplicates()                              # also sorts the column indices
     m.eliminate_zeros()
     return m
