@@ -363,16 +363,25 @@ def chapter_names(text):
 
 
 def chapter_name_mismatches(facts):
-    "Links of the front page to a whole chapter whose text is not that chapter's name in the sidebar."
+    """Links that disagree with the sidebar: a front-page link to a chapter whose text is not the chapter's
+    name there, or (on any page) a 'chapter N' / 'appendix X' link to a page the sidebar numbers otherwise."""
     index = facts.get('index.html', {})
-    side = {href.partition('#')[0].rsplit('/', 1)[-1]: chapter_names(t) for href, t in index.get('sidebar', [])}
+    raw = {href.partition('#')[0].rsplit('/', 1)[-1]: ' '.join(t.split()) for href, t in index.get('sidebar', [])}
+    number = {pg: (m.group(1) or m.group(2)) if (m := re.match(r'^(?:(\d+)\.|Appendix ([A-Z]):)\s', t)) else None
+              for pg, t in raw.items()}
     bad = []
-    for href, text in index.get('content_links', []):
-        url, _, frag = href.partition('#')
-        page = url.rsplit('/', 1)[-1]
-        if frag or page not in side or page == 'index.html': continue
-        if ' '.join(text.split()) != side[page]: bad.append(f"index.html links {page} as {text!r}; the sidebar says {side[page]!r}")
-    return bad
+    for page, f in sorted(facts.items()):
+        for href, text in f.get('content_links', []):
+            url, _, frag = href.partition('#')
+            target, text = url.rsplit('/', 1)[-1], ' '.join(text.split())
+            if target not in raw or target == 'index.html': continue
+            ref = re.fullmatch(r'(?:chapter|appendix|ch\.)\s+(\w+)', text, re.I)
+            if ref:
+                if ref.group(1).upper() != (number[target] or '').upper():
+                    bad.append(f"{page}: {text!r} links to {target}, which the sidebar calls {raw[target]!r}")
+            elif page == 'index.html' and not frag and text != chapter_names(raw[target]):
+                bad.append(f"index.html names {target} {text!r}; the sidebar says {raw[target]!r}")
+    return sorted(set(bad))
 
 
 @needs_chromium
@@ -383,7 +392,7 @@ def test_built_book_in_browser():
     assert not problems, '\n'.join(problems)
     assert 'index.html' in facts
     mismatch = chapter_name_mismatches(facts)
-    assert not mismatch, "the front page's chapter names differ from the sidebar's:\n" + '\n'.join(mismatch)
+    assert not mismatch, "chapter names and numbers differ from the sidebar's:\n" + '\n'.join(mismatch)
     print(f"{len(facts)} pages checked; {sum(f['typeset'] for f in facts.values())} formulas, "
           f"{sum(f['images'] for f in facts.values())} images")
 
