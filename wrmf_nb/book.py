@@ -434,15 +434,14 @@ def auto_showdoc(nb, # a notebook, before `book_cell` (its `#|` directives still
                 ):
     "Add, as nbdev's docs processor does, a `show_doc` cell after each exported public definition."
     cells, added = [], False
-    for i, c in enumerate(nb.cells):
+    by_hand = set().union(*(_explicit_docs(c) for c in nb.cells))   # a chapter's own show_doc calls win
+    for c in nb.cells:
         cells.append(c)
         if c.get('cell_type') != 'code': continue
         d, src = cell_directives(c.get('source', ''))
         if not ({'export', 'exports'} & set(d)) or 'skip-execution' in directive_tags(d, skip_flags): continue
-        nxt = next((n for n in nb.cells[i+1:] if n.get('cell_type') == 'code'), None)
-        shown = _explicit_docs(nxt) if nxt is not None else set()   # a hand-written call right after
         for name in _defined(src):
-            if name.startswith('_') or name in shown: continue
+            if name.startswith('_') or name in by_hand: continue
             new = nbformat.v4.new_code_cell(f'#| echo: false\nshow_doc({name})')
             new['id'] = f"{c.get('id', 'cell')}-sd-{name}"[:64]
             cells.append(new); added = True
