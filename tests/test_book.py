@@ -113,6 +113,18 @@ PAGE_JS = r"""(async () => {
   for (let n; (n = walk.nextNode()); )
     if (!n.parentElement.closest('pre, code, script, style, mjx-container, .math, .highlight, .output, textarea')
         && /\$[^$]*\\[A-Za-z]+|\\(mathbf|frac|sum|alpha|lambda|top|cdot)\b/.test(n.textContent)) raw.push(n.textContent.trim().slice(0, 80));
+  // folded cells (sphinx-togglebutton <details>) are opened: a reader who unfolds them must not scroll sideways
+  document.querySelectorAll('details').forEach(d => { d.open = true; });
+  const pres = [...(document.querySelector('main') || document.body).querySelectorAll('pre')];
+  const overflow = pres.map((p, i) => [p, i]).filter(([p]) => p.scrollWidth > p.clientWidth + 1).map(([p, i]) => {
+    const sec = p.closest('section[id]'), line = p.textContent.split('\n').reduce((a, b) => b.length > a.length ? b : a, '');
+    return `pre #${i + 1} in section ${sec ? '#' + sec.id : '(top)'}: ${p.scrollWidth}px of ${p.clientWidth}px, ` +
+           `longest line (${line.length} chars): ${line.trim().slice(0, 60)}`; });
+  // how many characters of code a `pre` of the reading column holds
+  let cols = null;
+  const cp = document.querySelector('div.cell_input pre, div.highlight pre');
+  if (cp) { const s = document.createElement('span'); s.textContent = 'x'.repeat(100); cp.appendChild(s);
+            cols = Math.floor(100 * cp.clientWidth / s.getBoundingClientRect().width); s.remove(); }
   return JSON.stringify({
     title: document.title,
     math: math.length,
@@ -125,6 +137,11 @@ PAGE_JS = r"""(async () => {
     links: [...document.querySelectorAll('a[href]')].map(a => a.href),
     ids: [...document.querySelectorAll('[id]')].map(e => e.id).concat([...document.querySelectorAll('a[name]')].map(a => a.name)),
     height: document.documentElement.scrollHeight,
+    overflow: overflow,
+    sidebar: [...document.querySelectorAll('.bd-sidebar-primary nav a.reference')].map(a => [a.href, a.textContent.trim()]),
+    content_links: [...(document.querySelector('article') || document.body).querySelectorAll('a.reference.internal')]
+                     .map(a => [a.href, a.textContent.trim()]),
+    pre_columns: cols,
   });
 })()"""
 
@@ -178,6 +195,7 @@ def check_site(site, screenshots=None):
                 if f['raw_tex']: problems.append(f"{page}: TeX left as text (math not recognised): {f['raw_tex']}")
                 if f['math_errors']: problems.append(f"{page}: MathJax errors {f['math_errors']}")
                 if f['bad_images']: problems.append(f"{page}: images that did not load: {f['bad_images']}")
+                for o in f['overflow']: problems.append(f"{page}: code block scrolls sideways: {o}")
                 if f['console']: problems.append(f"{page}: console errors: {f['console'][:5]}")
                 ext = [u for u in f['requests'] if not u.startswith((base, 'data:', 'blob:', 'about:'))]
                 if ext: problems.append(f"{page}: requests to other hosts: {ext[:5]}")
@@ -217,7 +235,7 @@ def _nb(*cells):
     return nb
 
 INDEX = _nb(('md', '# Tiny book\n\n> A fixture for the browser test.'),
-            ('md', 'Read [the demo chapter](01_demo.ipynb), or jump to [its loss](01_demo.ipynb#a-loss).'),
+            ('md', 'Read [the demo chapter](01_demo.ipynb), or jump to [its loss](01_demo.ipynb#a-loss). See README.md.'),
             ('code', '#| hide\nHIDDEN_MARKER = 1'),
             ('code', 'print(6 * 7)'))
 
@@ -231,12 +249,16 @@ DEMO = _nb(('code', '#| default_exp demo'),
                     '    "Add `a` and `b`."\n    return a + b'),
            ('code', 'show_doc(add)'),
            ('code', 'add(1)'),
+           ('code', 'wide = ' + repr('w' * 79)),   # 88 columns: fits without scrolling
            ('code', '#| eval: false\nraise RuntimeError("this cell must not run")'),
            ('code', '#| echo: false\nprint("ECHO_FALSE_OUTPUT")'),
            ('code', '#| output: false\nprint("OUTPUT_FALSE_OUTPUT")'),
            ('md', '## A figure and a table'),
            ('code', 'import matplotlib.pyplot as plt\n'
-                    'fig, ax = plt.subplots(figsize=(4, 2.5)); ax.plot([1, 3, 2]); ax.set_title("a line"); plt.show()'),
+                    'fig, ax = plt.subplots(figsize=(4, 2.5))\nax.plot([1, 3, 2]); ax.set_title("a line"); plt.show()'),
+           ('code', '#| export\ndef fetch(url:str="https://example.com/a/very/long/path/to/a/file.csv", # where from\n'
+                    '          sha256:str|None=None, # the expected hash\n         ):\n    "Fetch `url`."\n    return url'),
+           ('code', 'import sys; print("PROGRESS_ON_STDERR", file=sys.stderr); print("on stdout")'),
            ('code', 'import pandas as pd\npd.DataFrame({"factors": [40, 64], "precision@5": [0.051, 0.057]})'),
            ('md', 'Back to [the front page](index.ipynb).'))
 
@@ -268,7 +290,7 @@ def test_one_chapter_list():
     chapters = quarto_chapters(ROOT)
     main = [c.path.name for c in chapters if c.part is None]
     appendices = [c.path.name for c in chapters if c.part == 'Appendices']
-    assert main[0] == 'index.ipynb' and main[-1] == '09_rec_a_sketch.ipynb', main
+    assert main[0] == 'index.ipynb' and main[-2:] == ['09_rec_a_sketch.ipynb', '09a_lastfm.ipynb'], main
     want = ['10_cli.ipynb', '11_book.ipynb', '12_files.ipynb', '13_checks.ipynb']
     assert appendices[:4] == want, appendices
     assert all(c.path.parent == ROOT/'nbs' for c in chapters)
@@ -296,10 +318,19 @@ def test_tiny_book_pages(tiny_book):
     assert 'print("OUTPUT_FALSE_OUTPUT")' in text and text.count('OUTPUT_FALSE_OUTPUT') == 1
     assert 'wrmf-showdoc' in html and 'the first number' in html and '<table' in html
     assert 'id="add"' in html and 'show_doc(add)' not in html             # a real section, not the call
+    assert html.count('id="add"') == 1                                    # no automatic copy of the explicit one
+    assert 'id="fetch"' in html and 'the expected hash' in html           # documented without a show_doc cell
+    cells = [unescape(re.sub(r'<[^>]+>', '', c)) for c in re.findall(r'<td>(.*?)</td>', html, re.S)]
+    assert 'str | None' in cells, cells                                   # one cell, not split at the `|`
+    assert 'file.csv' not in re.sub(r'<pre>.*?</pre>', '', html, flags=re.S)   # long default cut in the table
+    assert 'Show code: fetch' in html and 'Show code: imports' in html     # what a folded cell holds
+    assert text.count('PROGRESS_ON_STDERR') == 1 and 'on stdout' in text  # in the code, not the output
+    assert '<h1>0. A demo chapter' in html                                 # numbered (from 0) as in the sidebar
     assert 'class="dataframe' in html                                     # the pandas table
     assert re.search(r'<img [^>]*src="_images/[^"]+\.png"', html)         # the figure
     assert (site/'_static'/'mathjax'/'tex-chtml.js').is_file() and '_static/mathjax/tex-chtml.js' in html
     assert external_assets(site) == []
+    assert 'http://README.md' not in (site/'index.html').read_text()       # a file name, not a web address
 
 
 def test_readme_check(tiny_book):
@@ -322,16 +353,47 @@ def test_tiny_book_in_browser(tiny_book):
     demo = facts['01_demo.html']
     assert demo['math'] >= 3 and demo['typeset'] >= demo['math']        # two inline, one display, one in show_doc
     assert demo['images'] >= 1
+    assert demo['pre_columns'] >= 88, demo['pre_columns']               # an 88-column line fits
     assert {'index.html', '01_demo.html', 'genindex.html', 'search.html'} <= set(facts)
+
+
+def chapter_names(text):
+    "A sidebar entry without its number: '3. ALS' -> 'ALS', 'Appendix A: The CLI' -> 'The CLI'."
+    return re.sub(r'^(\d+\.\s+|Appendix [A-Z]:\s+)', '', ' '.join(text.split()))
+
+
+def chapter_name_mismatches(facts):
+    """Links that disagree with the sidebar: a front-page link to a chapter whose text is not the chapter's
+    name there, or (on any page) a 'chapter N' / 'appendix X' link to a page the sidebar numbers otherwise."""
+    index = facts.get('index.html', {})
+    raw = {href.partition('#')[0].rsplit('/', 1)[-1]: ' '.join(t.split()) for href, t in index.get('sidebar', [])}
+    number = {pg: (m.group(1) or m.group(2)) if (m := re.match(r'^(?:(\d+)\.|Appendix ([A-Z]):)\s', t)) else None
+              for pg, t in raw.items()}
+    bad = []
+    for page, f in sorted(facts.items()):
+        for href, text in f.get('content_links', []):
+            url, _, frag = href.partition('#')
+            target, text = url.rsplit('/', 1)[-1], ' '.join(text.split())
+            if target not in raw or target == 'index.html': continue
+            ref = re.fullmatch(r'(?:chapter|appendix|ch\.)\s+(\w+)', text, re.I)
+            if ref:
+                if ref.group(1).upper() != (number[target] or '').upper():
+                    bad.append(f"{page}: {text!r} links to {target}, which the sidebar calls {raw[target]!r}")
+            elif page == 'index.html' and not frag and text != chapter_names(raw[target]):
+                bad.append(f"index.html names {target} {text!r}; the sidebar says {raw[target]!r}")
+    return sorted(set(bad))
 
 
 @needs_chromium
 @pytest.mark.skipif(not os.environ.get('WRMF_NB_BOOK_DIR'), reason="set WRMF_NB_BOOK_DIR to a built book (e.g. _docs) to check it")
 def test_built_book_in_browser():
+    """Every page of the built book: math, images, links, no console errors, no code block that
+    scrolls sideways, and chapter names and numbers that agree with the sidebar."""
     site = Path(os.environ['WRMF_NB_BOOK_DIR'])
     facts, problems = check_site(site, os.environ.get('WRMF_NB_SCREENSHOTS'))
-    assert not problems, '\n'.join(problems)
     assert 'index.html' in facts
+    problems += chapter_name_mismatches(facts)
+    assert not problems, f"{len(problems)} problem(s):\n" + '\n'.join(problems)
     print(f"{len(facts)} pages checked; {sum(f['typeset'] for f in facts.values())} formulas, "
           f"{sum(f['images'] for f in facts.values())} images")
 

@@ -1,5 +1,5 @@
 "The `wrmf-nb` command: sub-commands run in-process via main([...]) on tiny data, the console script once."
-import json, os, socket, subprocess, sys, types
+import json, re, os, socket, subprocess, sys, types
 from pathlib import Path
 
 import pytest
@@ -132,7 +132,11 @@ def test_demo_quick(capsys, tmp_path):
     assert s['category_agreement@10'] > s['category_baseline']
     for f in s['files']: assert (out / f).exists(), f
     assert any(f.endswith('.png') for f in s['files'])
-    assert (out / 'similar.html').read_text().count('Similar models') == 2
+    page = (out / 'similar.html').read_text()
+    assert page.count('Similar models') == 2
+    pngs = [f for f in s['files'] if f.endswith('.png')]
+    assert page.count('src="data:image/png;base64,') >= len(pngs) and not re.search(r'src="[^"]+\.png"', page)  # stands alone
+    assert "{'" not in page and 'The best of the grid has ' in page and ' factors' in page   # a sentence, not a dict
     rc, text, _ = run(capsys, 'similar', str(out / 'model'), '--random', '1', '-n', '3')   # demo's model is reusable
     assert rc == 0
 

@@ -14,8 +14,9 @@ from pathlib import Path
 __all__ = ['BOOK_EXTRA', 'BOOK_MODULES', 'nbformat', 'yaml', 'BOOK_CSS', 'FAVICON', 'BOOK_EXTENSIONS', 'missing_extra',
            'quarto_file', 'Chapter', 'read_quarto', 'quarto_chapters', 'cell_directives', 'directive_tags', 'book_cell',
            'book_markdown', 'showdoc_parts', 'sig_params', 'showdoc_markdown', 'execute_notebook', 'tidy_outputs',
-           'showdoc_cells', 'find_mathjax', 'copy_mathjax', 'book_config', 'book_toc', 'prepare_notebook',
-           'external_assets', 'build_book', 'readme_markdown', 'make_readme', 'main']
+           'showdoc_cells', 'auto_showdoc', 'fold_labels', 'chapter_labels', 'number_title', 'find_mathjax',
+           'copy_mathjax', 'book_config', 'book_toc', 'prepare_notebook', 'external_assets', 'build_book',
+           'readme_markdown', 'make_readme', 'book_parser', 'main']
 
 # %% ../nbs/11_book.ipynb #9f87849f
 BOOK_EXTRA = 'pip install -e ".[book]" in a clone (the wrmf_nb[book] extra)'
@@ -197,6 +198,7 @@ def showdoc_parts(md:str, # the text/markdown output of a cell
 # %% ../nbs/11_book.ipynb #b3cef4cf
 def _seg(text, node): return (ast.get_source_segment(text, node) or ast.unparse(node)).strip() if node is not None else ''
 
+# %% ../nbs/11_book.ipynb #5215ee4f
 def sig_params(sig:str, # the signature code block of `show_doc`
               )->dict|None:
     "Name, parameters (name, type, default, doc), return type and doc of a docments signature; None if unparseable."
@@ -247,6 +249,8 @@ def _doc_text(s):
     parts = re.split(r'(`[^`]*`|\$\$.*?\$\$|\$[^$\n]+\$)', s, flags=re.S)
     return ''.join(p if i % 2 else re.sub(r'(?<!\\)\*', r'\*', p) for i, p in enumerate(parts))
 
+def _short(v, n=28): return v if len(v) <= n else v[:n-1] + '…'  # the signature above has it in full
+
 def _no_nonetype(p): return '' if (p['type'], p['default']) == ('NoneType', 'None') else p['type']  # inferred from `=None`
 
 def _clean_sig(name, sp):
@@ -255,6 +259,7 @@ def _clean_sig(name, sp):
     one = f"{name}({', '.join(ps)}){ret}"
     return one if len(one) <= 88 else f"{name}(\n" + ''.join(f"    {p},\n" for p in ps) + f"){ret}"
 
+# %% ../nbs/11_book.ipynb #06ce9034
 def showdoc_markdown(parts:dict, # as returned by `showdoc_parts`
                      max_level:int=6, # the deepest heading level allowed here
                      myst:bool=True, # MyST (book) or GitHub Markdown (README)
@@ -275,7 +280,7 @@ def showdoc_markdown(parts:dict, # as returned by `showdoc_parts`
         cols = [('name', '')] + [(k, h) for k, h in (('type', 'Type'), ('default', 'Default'), ('doc', 'Details'))
                                  if any(r[k] for r in rows)]
         if rows and len(cols) > 1:
-            fmt = lambda k, v: f'`{v}`' if v and k in ('type', 'default') else _cell_text(v)
+            fmt = lambda k, v: f'`{_cell_text(_short(v) if k == "default" else v)}`' if v and k in ('type', 'default') else _cell_text(v)
             out += ['| ' + ' | '.join(h for _, h in cols) + ' |', '|' + '---|'*len(cols)]
             out += ['| ' + ' | '.join(fmt(k, r[k]) for k, _ in cols) + ' |' for r in rows]
             out += ['']
@@ -299,6 +304,7 @@ def _nb_key(nb, extra=''):
 # %% ../nbs/11_book.ipynb #fd51c685
 _re_ansi = re.compile(r'\x1b\[[0-9;]*[A-Za-z]')
 
+# %% ../nbs/11_book.ipynb #f29eea25
 def execute_notebook(nb, # notebook to run (modified in place)
                      cwd, # working directory of the kernel
                      timeout:int=1800, # seconds allowed per cell
@@ -350,23 +356,25 @@ def _inline_imgs(html_, cwd, limit=5_000_000):
         return f'{m.group(1)}{m.group(2)}data:{mime};base64,{base64.b64encode(p.read_bytes()).decode()}{m.group(2)}'
     return _re_img_src.sub(sub, html_)
 
+# %% ../nbs/11_book.ipynb #14afb637
 def tidy_outputs(nb, # an executed notebook (modified in place)
                  cwd='.', # the folder relative image paths are resolved from
                 ):
-    "Merge streams, resolve carriage returns, drop widget views and inline local images of HTML outputs."
+    "Drop stderr (progress bars, warnings) and widgets (tqdm's bars), merge stdout, inline local images of HTML."
     W = 'application/vnd.jupyter.widget-view+json'
     nb.metadata.pop('widgets', None)
     for c in nb.cells:
         if c.cell_type != 'code': continue
         outs = []
         for o in c.get('outputs', []):
+            if o.output_type == 'stream' and o.name == 'stderr': continue   # not for a static page
+            if W in o.get('data', {}): continue   # a widget's text/plain is only its repr
             if o.output_type == 'stream':
                 if outs and outs[-1].output_type == 'stream' and outs[-1].name == o.name: outs[-1].text += o.text
                 else: outs.append(o)
                 continue
             data = o.get('data')
             if data is not None:
-                data.pop(W, None)
                 if 'text/html' in data: data['text/html'] = _inline_imgs(data['text/html'], cwd)
                 if not data: continue
             outs.append(o)
@@ -402,6 +410,95 @@ def showdoc_cells(nb, # an executed notebook (modified in place)
             m['id'] = f"{c.get('id', 'cell')}-doc{i}"[:64]
             cells.append(m)
     nb.cells = cells
+    return nb
+
+# %% ../nbs/11_book.ipynb #f0d5cb42
+def _defined(src, patched:bool=False):
+    "Top-level functions and classes a cell defines, in order (`@patch`ed methods only if `patched`)."
+    try: tree = ast.parse(src)
+    except SyntaxError: return []
+    def is_patch(n): return any('patch' in ast.unparse(d) for d in getattr(n, 'decorator_list', []))
+    return [n.name for n in tree.body
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and (patched or not is_patch(n))]
+
+def _explicit_docs(cell):
+    "Names passed to `show_doc(...)` in a code cell."
+    if cell.get('cell_type') != 'code': return set()
+    return set(re.findall(r'\bshow_doc\(\s*([\w.]+)', cell.get('source', '')))
+
+# %% ../nbs/11_book.ipynb #c7d4064c
+_SHOWDOC_IMPORT = '#| hide\nfrom nbdev.showdoc import show_doc'
+
+def auto_showdoc(nb, # a notebook, before `book_cell` (its `#|` directives still there)
+                 skip_flags=(), # test flags whose cells are not executed
+                ):
+    "Add, as nbdev's docs processor does, a `show_doc` cell after each exported public definition."
+    cells, added = [], False
+    by_hand = set().union(*(_explicit_docs(c) for c in nb.cells))   # a chapter's own show_doc calls win
+    for c in nb.cells:
+        cells.append(c)
+        if c.get('cell_type') != 'code': continue
+        d, src = cell_directives(c.get('source', ''))
+        if not ({'export', 'exports'} & set(d)) or 'skip-execution' in directive_tags(d, skip_flags): continue
+        for name in _defined(src):
+            if name.startswith('_') or name in by_hand: continue
+            new = nbformat.v4.new_code_cell(f'#| echo: false\nshow_doc({name})')
+            new['id'] = f"{c.get('id', 'cell')}-sd-{name}"[:64]
+            cells.append(new); added = True
+    if added:
+        imp = nbformat.v4.new_code_cell(_SHOWDOC_IMPORT); imp['id'] = 'wrmf-showdoc-import'
+        first = 1 if cells and 'default_exp' in cells[0].get('source', '') else 0
+        cells.insert(first, imp)
+    nb.cells = cells
+    return nb
+
+# %% ../nbs/11_book.ipynb #e7fd298b
+def fold_labels(nb, # a notebook after `book_cell` (folded cells carry `hide-input`)
+               ):
+    "Label each folded cell's button with what it defines, e.g. 'Show code: fetch, download'."
+    for c in nb.cells:
+        if c.get('cell_type') != 'code' or 'hide-input' not in c.get('metadata', {}).get('tags', []): continue
+        names = _defined(c.source, patched=True)
+        names = [n for n in names if not n.startswith('_')] or names
+        if not names:
+            try: tree = ast.parse(c.source)
+            except SyntaxError: tree = None
+            body = tree.body if tree else []
+            if body and all(isinstance(n, (ast.Import, ast.ImportFrom)) for n in body): names = ['imports']
+            else: names = [t.id for n in body if isinstance(n, (ast.Assign, ast.AnnAssign))
+                           for t in (n.targets if isinstance(n, ast.Assign) else [n.target]) if isinstance(t, ast.Name)]
+        if not names:   # e.g. `if __name__ == '__main__'`: its first line
+            first = next((l.strip() for l in c.source.splitlines() if l.strip() and not l.lstrip().startswith('#')), '')
+            names = [first if len(first) <= 40 else first[:39] + '…'] if first else []
+        if not names: continue
+        shown = ', '.join(names[:4]) + (f' and {len(names) - 4} more' if len(names) > 4 else '')
+        c.metadata.setdefault('mystnb', {})['code_prompt_show'] = f'Show code: {shown}'
+        c.metadata['mystnb']['code_prompt_hide'] = 'Hide code'
+    return nb
+
+# %% ../nbs/11_book.ipynb #86da8784
+def chapter_labels(chapters:list, # as returned by `quarto_chapters`, the front page first
+                  )->list:
+    "The number of each page in the sidebar: None for the front page, 0, 1, ... for chapters, A, B, ... for appendices."
+    labels, n, a = [None], 0, 0
+    for c in chapters[1:]:
+        if c.part == 'Appendices': labels.append(chr(ord('A') + a)); a += 1
+        else: labels.append(str(n)); n += 1
+    return labels
+
+def number_title(nb, # a notebook (modified in place)
+                 label:str|None, # from `chapter_labels`
+                ):
+    "Put the chapter's number (`3. `) or appendix letter (`Appendix A: `) in front of its `# Title`."
+    if label is None: return nb
+    for c in nb.cells:
+        if c.cell_type != 'markdown': continue
+        m = re.search(r'^# (.+)$', c.source, re.M)
+        if not m: continue
+        t = re.sub(r'^(\d+\.\s+|Appendix\b\s*[A-Z]?\s*[:.]?\s*)', '', m.group(1))   # a number already there
+        new = f'{label}. {t}' if label.isdigit() else f'Appendix {label}: {t}'
+        c.source = c.source[:m.start(1)] + new + c.source[m.end(1):]
+        break
     return nb
 
 # %% ../nbs/11_book.ipynb #7c2430a2
@@ -441,6 +538,17 @@ div.wrmf-showdoc.container { border-left: 3px solid var(--pst-color-primary); pa
 .wrmf-showdoc table { font-size: 0.9rem; margin: 0.5rem 0; }
 .wrmf-showdoc table td:first-child { white-space: nowrap; }
 .wrmf-showdoc .highlight pre { white-space: pre-wrap; }
+.wrmf-showdoc table td code { white-space: normal; overflow-wrap: anywhere; }
+/* the reading column is 684px wide at 1280px (calc(100% - the secondary sidebar) less 2rem of padding a side),
+   which holds 79 columns of the theme's 0.875em code: a smaller code font and a little less padding hold 88 */
+div.cell_input pre, div.cell_output pre, div.highlight pre { font-size: 0.78rem; line-height: 1.45;
+  padding: 0.6rem 0.75rem; }
+/* outputs (long messages, paths) wrap rather than scroll; so does folded (exported) code, which is
+   not written for the page width */
+div.cell_output pre { white-space: pre-wrap; overflow-wrap: anywhere; }
+div.cell.tag_hide-input div.cell_input pre { white-space: pre-wrap; overflow-wrap: anywhere; }
+@media (min-width: 1200px) {
+  .bd-main .bd-content .bd-article-container .bd-article { padding-left: 1.5rem; padding-right: 1.5rem; } }
 div.cell_output .output.stderr { font-size: 0.8rem; opacity: 0.85; }
 div.cell_output table.dataframe { font-size: 0.85rem; margin-left: 0; }
 """
@@ -451,6 +559,7 @@ FAVICON = """<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect w
 BOOK_EXTENSIONS = ['sphinx_togglebutton', 'sphinx_copybutton', 'myst_nb', 'jupyter_book', 'sphinx_comments',
                    'sphinx_external_toc', 'sphinx.ext.intersphinx', 'sphinx_design', 'sphinx_book_theme']
 
+# %% ../nbs/11_book.ipynb #926cbd73
 def book_config(root='.', # the project's root folder
                 cfg:dict|None=None, # the parsed `_quarto.yml`
                )->dict:
@@ -474,11 +583,14 @@ def book_config(root='.', # the project's root folder
         'sphinx': {'config': {
             'mathjax_path': 'mathjax/tex-chtml.js', 'nb_ipywidgets_js': {}, 'nb_merge_streams': True,
             'nb_render_markdown_format': 'myst', 'myst_dmath_double_inline': True,
-            'myst_heading_anchors': 3, 'html_theme_options': theme, 'html_context': {'default_mode': 'light'},
+            'myst_heading_anchors': 3,
+            'myst_linkify_fuzzy_links': False,   # else 'README.md' becomes a link to http://README.md
+            'html_theme_options': theme, 'html_context': {'default_mode': 'light'},
             'language': 'en', 'extensions': BOOK_EXTENSIONS,
             'suppress_warnings': ['myst.domains']}},
     }
 
+# %% ../nbs/11_book.ipynb #3084cf14
 def book_toc(docs:list[tuple[str, str|None]], # (docname, part) of each page, the root page first
             )->dict:
     "Jupyter Book's `_toc.yml`, as a dict, for pages `docs`."
@@ -504,6 +616,7 @@ def _staged(chapters):
 def _log(quiet, *args):
     if not quiet: print(*args, flush=True)
 
+# %% ../nbs/11_book.ipynb #07082462
 def prepare_notebook(path, # the chapter's notebook
                      execute:bool=True, # run it (or take it from the cache)
                      cache_dir=None, # where executed notebooks are kept between builds
@@ -516,6 +629,7 @@ def prepare_notebook(path, # the chapter's notebook
     "The notebook at `path` with directives turned into tags and, if `execute`, run with tidied outputs."
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
+    nb = auto_showdoc(nb, skip_flags)
     nb.cells = [book_cell(c, skip_flags) for c in nb.cells if c.cell_type != 'raw']
     if not execute: return nb
     key = _nb_key(nb, lib_hash)
@@ -533,6 +647,7 @@ def prepare_notebook(path, # the chapter's notebook
         nbformat.write(nb, cached)
     return nb
 
+# %% ../nbs/11_book.ipynb #91d3cfa1
 def _title(nb):
     for c in nb.cells:
         if c.cell_type == 'markdown':
@@ -563,6 +678,71 @@ def _safe_out(out, root):
         raise ValueError(f"{out} exists and is not a previous book build (no .buildinfo); remove it or pick another --out")
     return out
 
+# %% ../nbs/11_book.ipynb #121a4f49
+def _book_chapters(root, cfg, only=None, strict=False):
+    "The chapters to build, the sidebar label of each (by path) and the listed ones that are missing."
+    chapters = quarto_chapters(root, cfg)
+    labels = dict(zip([c.path for c in chapters], chapter_labels(chapters)))   # before `only` picks some
+    if only:
+        want = {Path(o).stem for o in only}
+        chapters = [chapters[0]] + [c for c in chapters[1:] if c.path.stem in want]
+    odd = [c for c in chapters if c.path.suffix not in ('.ipynb', '.md')]
+    if odd: raise ValueError("only notebooks and .md pages can be built without Quarto: " + ', '.join(str(c.path) for c in odd))
+    missing = [c for c in chapters if not c.path.exists()]
+    if missing:
+        msg = "chapters listed in nbs/_quarto.yml but not found: " + ', '.join(
+            str(c.path.relative_to(root)) for c in missing)
+        if strict or missing[0] is chapters[0]: raise FileNotFoundError(msg)
+        print(f"WARNING: {msg} (left out of the book)", file=sys.stderr, flush=True)
+        chapters = [c for c in chapters if c.path.exists()]
+    return chapters, labels, missing
+
+def _stage_notebook(c, dest, label, build, execute, cache, timeout, skip_flags, lib_hash, quiet, root):
+    "Run (or take from the cache) chapter `c` and write its book version to `dest`; returns the executed notebook."
+    nb = prepare_notebook(c.path, execute, build/'executed' if cache else None, timeout, skip_flags, lib_hash, quiet, root)
+    if _title(nb) is None: print(f"WARNING: {c.path.name} has no '# Title' heading", file=sys.stderr)
+    run, nb = nb, number_title(fold_labels(showdoc_cells(copy.deepcopy(nb))), label)
+    for cell in nb.cells:
+        if cell.cell_type == 'markdown': cell.source = book_markdown(cell.source)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, dest)
+    _copy_local_assets(c.path, dest, nb)
+    return run
+
+# %% ../nbs/11_book.ipynb #12e6ebe6
+def _stage_all(chapters, docs, labels, build, root, execute, cache, timeout, skip_flags, quiet):
+    "Stage every page of the book in `build/src` (notebooks executed): the folder and the executed notebooks."
+    src = build/'src'
+    if src.exists(): shutil.rmtree(src)
+    (src/'_static').mkdir(parents=True)
+    lib_hash = _lib_hash(root) if execute else ''
+    _log(quiet, f"Preparing {len(chapters)} notebooks" + (" (executing)" if execute else ""))
+    executed = {}
+    for c, d in zip(chapters, docs):
+        if c.path.suffix == '.md':   # a plain Markdown page: copied as it is
+            dest = src/(d + '.md'); dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_text(book_markdown(c.path.read_text(encoding='utf-8')), encoding='utf-8'); continue
+        executed[c.path] = _stage_notebook(c, src/(d + '.ipynb'), labels[c.path], build, execute, cache,
+                                           timeout, skip_flags, lib_hash, quiet, root)
+    return src, executed
+
+# %% ../nbs/11_book.ipynb #d15e3a03
+def _render_site(src, html_dir, out, root, cfg, docs, chapters, quiet):
+    "Jupyter Book's configuration, our styles, Sphinx, offline MathJax: the site, copied into `out`."
+    (src/'_toc.yml').write_text(yaml.safe_dump(book_toc(list(zip(docs, [c.part for c in chapters]))), sort_keys=False))
+    (src/'_config.yml').write_text(yaml.safe_dump(book_config(root, cfg), sort_keys=False))
+    (src/'_static'/'wrmf_nb.css').write_text(BOOK_CSS)
+    (src/'_static'/'favicon.svg').write_text(FAVICON)
+    _log(quiet, "Running Sphinx (jupyter-book)")
+    _sphinx(src, html_dir, quiet)
+    copy_mathjax(html_dir/'_static')
+    (html_dir/'.nojekyll').touch()
+    ext = external_assets(html_dir)
+    if ext: raise RuntimeError("pages would load files from other hosts:\n  " + '\n  '.join(ext[:20]))
+    if out.exists(): shutil.rmtree(out)
+    shutil.copytree(html_dir, out)
+
+# %% ../nbs/11_book.ipynb #101b1462
 def build_book(root='.', # the project's root folder (holds `settings.ini`)
                out='_docs', # where the HTML goes (relative to `root`); nbdev's `doc_path`
                execute:bool=True, # run the notebooks at build time
@@ -581,53 +761,10 @@ def build_book(root='.', # the project's root folder (holds `settings.ini`)
     out = _safe_out(root/out, root)
     build = Path(build_dir).resolve() if build_dir else root/'_build'/'book'
     cfg = read_quarto(root)
-    chapters = quarto_chapters(root, cfg)
-    if only:
-        want = {Path(o).stem for o in only}
-        chapters = [chapters[0]] + [c for c in chapters[1:] if c.path.stem in want]
-    odd = [c for c in chapters if c.path.suffix not in ('.ipynb', '.md')]
-    if odd: raise ValueError("only notebooks and .md pages can be built without Quarto: " + ', '.join(str(c.path) for c in odd))
-    missing = [c for c in chapters if not c.path.exists()]
-    if missing:
-        msg = "chapters listed in nbs/_quarto.yml but not found: " + ', '.join(
-            str(c.path.relative_to(root)) for c in missing)
-        if strict or missing[0] is chapters[0]: raise FileNotFoundError(msg)
-        print(f"WARNING: {msg} (left out of the book)", file=sys.stderr, flush=True)
-        chapters = [c for c in chapters if c.path.exists()]
+    chapters, labels, missing = _book_chapters(root, cfg, only, strict)
     base, docs = _staged(chapters)
-    src = build/'src'
-    if src.exists(): shutil.rmtree(src)
-    (src/'_static').mkdir(parents=True)
-    lib_hash = _lib_hash(root) if execute else ''
-    _log(quiet, f"Preparing {len(chapters)} notebooks" + (" (executing)" if execute else ""))
-    executed = {}
-    for c, d in zip(chapters, docs):
-        if c.path.suffix == '.md':   # a plain Markdown page: copied as it is
-            dest = src/(d + '.md'); dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_text(book_markdown(c.path.read_text(encoding='utf-8')), encoding='utf-8'); continue
-        nb = prepare_notebook(c.path, execute, build/'executed' if cache else None, timeout, skip_flags, lib_hash, quiet, root)
-        executed[c.path] = nb
-        if _title(nb) is None: print(f"WARNING: {c.path.name} has no '# Title' heading", file=sys.stderr)
-        nb = showdoc_cells(copy.deepcopy(nb))
-        for cell in nb.cells:
-            if cell.cell_type == 'markdown': cell.source = book_markdown(cell.source)
-        dest = src/(d + '.ipynb')
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(nb, dest)
-        _copy_local_assets(c.path, dest, nb)
-    (src/'_toc.yml').write_text(yaml.safe_dump(book_toc(list(zip(docs, [c.part for c in chapters]))), sort_keys=False))
-    (src/'_config.yml').write_text(yaml.safe_dump(book_config(root, cfg), sort_keys=False))
-    (src/'_static'/'wrmf_nb.css').write_text(BOOK_CSS)
-    (src/'_static'/'favicon.svg').write_text(FAVICON)
-    html_dir = build/'html'
-    _log(quiet, "Running Sphinx (jupyter-book)")
-    _sphinx(src, html_dir, quiet)
-    copy_mathjax(html_dir/'_static')
-    (html_dir/'.nojekyll').touch()
-    ext = external_assets(html_dir)
-    if ext: raise RuntimeError("pages would load files from other hosts:\n  " + '\n  '.join(ext[:20]))
-    if out.exists(): shutil.rmtree(out)
-    shutil.copytree(html_dir, out)
+    src, executed = _stage_all(chapters, docs, labels, build, root, execute, cache, timeout, skip_flags, quiet)
+    _render_site(src, build/'html', out, root, cfg, docs, chapters, quiet)
     pages = [out/(d + '.html') for d in docs]
     res = dict(out=out, pages=pages, missing=[c.path for c in missing], seconds=time.time() - t0)
     if readme and execute and chapters[0].path.name == 'index.ipynb':
@@ -667,6 +804,7 @@ def _fence(text, lang=''):
     tick = '```' if '```' not in text else '````'
     return f"{tick}{lang}\n{text}\n{tick}"
 
+# %% ../nbs/11_book.ipynb #b6bbfefd
 def readme_markdown(nb, # the executed front page (directives already turned into tags)
                     nb_dir='nbs', # the notebook's folder, relative to the repository root
                    )->str:
@@ -729,9 +867,9 @@ def _missing_data_flags(quiet:bool=False)->tuple:
     _log(quiet, "no Last.fm data (set WRMF_NB_DATA): the real-data chapter is shown without its results")
     return ('lastfm',)
 
-def main(argv=None, # command-line arguments (default: `sys.argv[1:]`)
-        )->int:
-    "Command line of `wrmf-nb book`: build the book and/or README.md; returns the exit status."
+# %% ../nbs/11_book.ipynb #40d48895
+def book_parser()->argparse.ArgumentParser:
+    "The options of `wrmf-nb book`."
     desc = ("Build the executed HTML book (jupyter-book 1.x) listed in nbs/_quarto.yml,"
             " and README.md from nbs/index.ipynb.")
     ap = argparse.ArgumentParser(prog='wrmf-nb book', description=desc)
@@ -749,7 +887,13 @@ def main(argv=None, # command-line arguments (default: `sys.argv[1:]`)
     ap.add_argument('--check-readme', action='store_true', help="only check README.md: exit 1 if it is stale (writes nothing)")
     ap.add_argument('--no-readme', action='store_true', help="leave README.md alone")
     ap.add_argument('-q', '--quiet', action='store_true', help="print less")
-    a = ap.parse_args(argv)
+    return ap
+
+# %% ../nbs/11_book.ipynb #e9f4b932
+def main(argv=None, # command-line arguments (default: `sys.argv[1:]`)
+        )->int:
+    "Command line of `wrmf-nb book`: build the book and/or README.md; returns the exit status."
+    a = book_parser().parse_args(argv)
     if gone := missing_extra():
         gone = ', '.join(gone)
         print(f"wrmf-nb book: {gone} not installed; {BOOK_EXTRA}", file=sys.stderr)
@@ -767,4 +911,5 @@ def main(argv=None, # command-line arguments (default: `sys.argv[1:]`)
         print(f"wrmf-nb book: {e}", file=sys.stderr); return 2
     return 0 if res.get('readme_ok', True) else 1
 
+# %% ../nbs/11_book.ipynb #b106cee7
 if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())

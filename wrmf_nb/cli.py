@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_cli.ipynb #b504777f
 from __future__ import annotations
-import argparse, codecs, csv, inspect, json, math, os, signal, sys, threading, time
+import argparse, base64, codecs, csv, inspect, json, math, os, signal, sys, threading, time
 import traceback, warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -73,6 +73,7 @@ SYNTHETIC_SIZES = {
     'tiny':  dict(n_users=400, n_items=150, n_likes=5000, n_categories=6),
 }
 
+# %% ../nbs/10_cli.ipynb #cd9b69fb
 def load_likes(path=None, # a Sketchfab-style likes file (modelname|mid|uid); None: synthetic data
                synthetic:str='post', # size of the synthetic data when `path` is None (see SYNTHETIC_SIZES)
                seed:int=42, # seed of the synthetic data
@@ -337,6 +338,7 @@ def similar_sections(model, # fitted model
         parts.append(f'<section>{display_thumbs(th, N=N, title=f"Input model: {th.names[0]}").data}</section>')
     return ''.join(parts)
 
+# %% ../nbs/10_cli.ipynb #cfc8ea22
 def cmd_similar(args)->int:
     "wrmf-nb similar: nearest models of some models, as tables and optionally an HTML page."
     from wrmf_nb.similar import similar_items
@@ -378,6 +380,7 @@ def run_grid(args, likes, param_grid, epochs, verbose=False):
                                         verbose=verbose)
     return curves, train, test, user_index
 
+# %% ../nbs/10_cli.ipynb #81342b7f
 def cmd_grid(args)->int:
     "wrmf-nb grid: learning curves for every combination of the given hyper-parameters."
     epochs = _epochs(args.epochs)
@@ -454,12 +457,43 @@ def _save_plots(curves, epochs, out:Path, k:int=5)->list:
             print(f'skipped {fname}: {_first_line(e)}', file=sys.stderr); continue
         try:
             with _output(out / fname, 'wb') as png:
-                fig.savefig(png, format='png', dpi=100, bbox_inches='tight')
+                fig.savefig(png, format='png', dpi=130, bbox_inches='tight')
         finally: plt.close(fig)
         written.append(fname)
     return written
 
+# %% ../nbs/10_cli.ipynb #1a061840
+_PARAM_WORDS = {'num_factors': '{} factors', 'regularization': 'regularization {}', 'alpha': 'alpha {}',
+                'iterations': '{} iterations', 'confidence': '{} confidence'}
+
+def _params_text(p:dict)->str:
+    "Hyper-parameters as words: '40 factors, regularization 0.1, alpha 15 and 12 iterations'."
+    fmt = lambda v: format(v, 'g') if isinstance(v, float) else str(v)
+    words = [_PARAM_WORDS.get(k, k.replace('_', ' ') + ' {}').format(fmt(v)) for k, v in p.items()]
+    return ', '.join(words[:-1]) + ' and ' + words[-1] if len(words) > 1 else ''.join(words)
+
 # %% ../nbs/10_cli.ipynb #0f97ad16
+_IMG_STYLE = 'display:block;max-width:100%;height:auto;margin:12px 0'  # PNGs at 130 dpi: about 900 px wide
+
+def _img_src(fname, folder=None):
+    "A data: URI of the PNG `folder/fname` (the page then stands alone), or `fname` if it is not there."
+    p = Path(folder)/fname if folder is not None else None
+    if p is None or not p.is_file(): return fname
+    return 'data:image/png;base64,' + base64.b64encode(p.read_bytes()).decode()
+
+def _demo_head(summary:dict, plots=(), folder=None)->str:
+    "The top of the demo's page: what the data and the best model are, then the figures."
+    k = summary.get('k', 'k')
+    head = (f'<p class="note">{summary["source"]}: {summary["users"]:,} users x {summary["models"]:,} models, '
+            f'{summary["likes"]:,} likes. The best of the grid has {_params_text(summary["best_params"])}; '
+            f'its test precision@{k} is {summary["best_test_p@k"]:.4f}.</p>')
+    if 'category_agreement@10' in summary:
+        head += (f'<p>Top-10 neighbours sharing the model\'s planted category: <b>{summary["category_agreement@10"]:.1%}</b> '
+                 f'(chance: {summary["category_baseline"]:.1%}). Placeholder colours mark the categories.</p>')
+    head += ''.join(f'<img src="{_img_src(f, folder)}" alt="{f}" style="{_IMG_STYLE}"/>' for f in plots)
+    return head
+
+# %% ../nbs/10_cli.ipynb #19d20948
 def demo_page(model, # the final model
               likes, # users x models matrix it was trained on
               maps, # id maps (mid_to_idx, idx_to_mid, uid_to_idx, idx_to_uid)
@@ -471,6 +505,7 @@ def demo_page(model, # the final model
               n_models:int=6, # random models to show with their neighbours
               seed:int=42, # picks the random models and the user
               offline:bool=None, # True: placeholder cards only
+              folder=None, # where the PNG files are: they are embedded, so the page stands alone
              )->str:
     "The demo's HTML page: summary, plots, similar-model grids for random models, one user's recommendations."
     from wrmf_nb.similar import recommend
@@ -478,13 +513,7 @@ def demo_page(model, # the final model
     _, idx_to_mid, _, idx_to_uid = maps
     rng = np.random.default_rng(seed)
     items = rng.choice(likes.shape[1], size=min(n_models, likes.shape[1]), replace=False)
-    p = summary['best_params']
-    head = (f'<p class="note">{summary["source"]}: {summary["users"]:,} users x {summary["models"]:,} models, '
-            f'{summary["likes"]:,} likes. Best of the grid: {p}, test precision@k = {summary["best_test_p@k"]:.4f}.</p>')
-    if 'category_agreement@10' in summary:
-        head += (f'<p>Top-10 neighbours sharing the model\'s planted category: <b>{summary["category_agreement@10"]:.1%}</b> '
-                 f'(chance: {summary["category_baseline"]:.1%}). Placeholder colours mark the categories.</p>')
-    head += ''.join(f'<img src="{f}" alt="{f}" style="width:520px;max-width:100%;margin:6px;vertical-align:top"/>' for f in plots)
+    head = _demo_head(summary, plots, folder)
     body = similar_sections(model, items, idx_to_mid, names, N=5, offline=offline, colors=categories)
     u = int(rng.choice(list(user_index))) if len(user_index) else 0
     rec, _ = recommend(model, u, likes, N=5)
@@ -496,70 +525,83 @@ def demo_page(model, # the final model
     return _html_page('wrmf-nb demo: similar models', head + body)
 
 # %% ../nbs/10_cli.ipynb #c1890e53
-def cmd_demo(args)->int:
-    "wrmf-nb demo: the whole story on the embedded data (or --likes), results into a folder."
-    from wrmf_nb.similar import item_categories, category_agreement
-    from wrmf_nb.search import curves_to_frame
-    from wrmf_nb.als import ALS
-    t_start = time.perf_counter(); timings = {}
-    out = check_writable(args.out, '--out', folder=True)   # before any work: the folder
-    _check_model_folder(out / 'model', '--out')              # and model/ in it
-    out.mkdir(parents=True, exist_ok=True)
+def _demo_likes(args):
+    "Step 1 of the demo: the likes, their id maps, model names and planted categories (synthetic data)."
+    from wrmf_nb.similar import item_categories
     synthetic = args.synthetic or ('small' if args.quick else 'post')
-    grid, epochs = (QUICK_GRID, QUICK_EPOCHS) if args.quick else (DEMO_GRID, DEMO_EPOCHS)
-    if args.lastfm: grid = LASTFM_GRID
-
     what = 'Last.fm play counts' if args.lastfm else args.likes or f'synthetic data ({synthetic})'
     print(f'== 1. the likes: {what}')
-    t = time.perf_counter()
     df, source = load_likes(args.likes, synthetic, args.seed, encoding=args.encoding,
                             lastfm=args.lastfm)
     lim, maps, likes = prepare(df, args.min_user_likes, args.min_model_likes)
-    names = _names(lim, maps[1])
     cats = item_categories(lim, maps[0]) if 'category' in lim.columns else None
-    timings['load'] = time.perf_counter() - t
+    return df, source, maps, likes, _names(lim, maps[1]), cats
 
+def _demo_grid(args, likes, out:Path):
+    "Step 2: the grid search, its best run printed as the post's table, curves.csv and the plots."
+    from wrmf_nb.search import curves_to_frame
+    grid, epochs = (QUICK_GRID, QUICK_EPOCHS) if args.quick else (DEMO_GRID, DEMO_EPOCHS)
+    if args.lastfm: grid = LASTFM_GRID
     n_configs = int(np.prod([len(v) for v in grid.values()]))
-    print(f'\n== 2. grid search: {n_configs} configurations, epochs {epochs.start}..{epochs[-1]}; test set: '
-          f'{args.split_count} likes from each of {"all" if args.fraction is None else f"{args.fraction:.0%} of the"} users')
-    t = time.perf_counter()
+    users = "all" if args.fraction is None else f"{args.fraction:.0%} of the"
+    print(f'\n== 2. grid search: {n_configs} configurations, epochs {epochs.start}..{epochs[-1]}; '
+          f'test set: {args.split_count} likes from each of {users} users')
     curves, train, test, user_index = run_grid(args, likes, grid, epochs)
-    timings['grid'] = time.perf_counter() - t
     best, score, epoch = best_run(curves, epochs)
     print(f'\nbest run (test p@{args.k} = {score:.5f} at epoch {epoch}):')
     print_curve(best, epochs)
     frame = curves_to_frame(curves, epochs=epochs)
     with _output(out / 'curves.csv') as f: frame.to_csv(f, index=False)
     plots = _save_plots(curves, epochs, out, k=args.k)
+    return dict(grid=grid, epochs=epochs, user_index=user_index, plots=plots,
+                params={**best['params'], 'iterations': epoch}, score=score)
 
-    params = {**best['params'], 'iterations': epoch}
-    print(f'\n== 3. train on all the likes: {params}')
-    t = time.perf_counter()
-    model = ALS(**params, random_state=args.seed, show_progress=True)
+# %% ../nbs/10_cli.ipynb #6f378a3e
+def _demo_fit(args, likes, g:dict, cats, save):
+    "Step 3: the best configuration trained on all the likes, saved by `save(model)`; the demo's summary."
+    from wrmf_nb.similar import category_agreement
+    from wrmf_nb.als import ALS
+    print(f'\n== 3. train on all the likes: {g["params"]}')
+    model = ALS(**g['params'], random_state=args.seed, show_progress=True)
     model.fit(likes)
-    timings['final_fit'] = time.perf_counter() - t
-    save_fitted(out / 'model', model, maps, likes, names, source, synthetic=args.likes is None,
-                categories=cats)
-    summary = {'source': source, 'likes_raw': int(len(df)), 'users': int(likes.shape[0]), 'models': int(likes.shape[1]),
-               'likes': int(likes.nnz), 'sparsity_percent': 100 * likes.nnz / (likes.shape[0] * likes.shape[1]),
-               'test_users': len(user_index), 'grid': grid, 'epochs': list(epochs), 'k': args.k,
-               'best_params': params, 'best_test_p@k': score}
+    save(model)
+    summary = {'users': int(likes.shape[0]), 'models': int(likes.shape[1]), 'likes': int(likes.nnz),
+               'sparsity_percent': 100 * likes.nnz / (likes.shape[0] * likes.shape[1]),
+               'test_users': len(g['user_index']), 'grid': g['grid'], 'epochs': list(g['epochs']),
+               'k': args.k, 'best_params': g['params'], 'best_test_p@k': g['score']}
     if cats is not None:
         agree = category_agreement(model, cats, N=10)
         summary['category_agreement@10'], summary['category_baseline'] = agree['agreement'], agree['baseline']
-        print(f'top-10 neighbours sharing the planted category: {agree["agreement"]:.1%} (chance: {agree["baseline"]:.1%})')
+        print(f'top-10 neighbours sharing the planted category: {agree["agreement"]:.1%} '
+              f'(chance: {agree["baseline"]:.1%})')
+    return model, summary
 
+# %% ../nbs/10_cli.ipynb #80fe8e1e
+def cmd_demo(args)->int:
+    "wrmf-nb demo: the whole story on the embedded data (or --likes), results into a folder."
+    t_start = time.perf_counter(); timings = {}
+    out = check_writable(args.out, '--out', folder=True)   # before any work: the folder
+    _check_model_folder(out / 'model', '--out')              # and model/ in it
+    out.mkdir(parents=True, exist_ok=True)
+    t = time.perf_counter(); df, source, maps, likes, names, cats = _demo_likes(args)
+    timings['load'] = time.perf_counter() - t
+    t = time.perf_counter(); g = _demo_grid(args, likes, out); timings['grid'] = time.perf_counter() - t
+    save = lambda m: save_fitted(out / 'model', m, maps, likes, names, source, synthetic=args.likes is None,
+                                 categories=cats)
+    t = time.perf_counter(); model, s = _demo_fit(args, likes, g, cats, save)
+    timings['final_fit'] = time.perf_counter() - t
+    summary = {'source': source, 'likes_raw': int(len(df)), **s}
     print(f'\n== 4. similar models and one user\'s recommendations -> {out / "similar.html"}')
     t = time.perf_counter()
     offline = True if (args.offline or args.likes is None) else None  # no Sketchfab thumbnails
-    page = demo_page(model, likes, maps, names, summary, plots, user_index, cats, args.n_models, args.seed, offline)
+    page = demo_page(model, likes, maps, names, summary, g['plots'], g['user_index'], cats, args.n_models,
+                     args.seed, offline, folder=out)
     with _output(out / 'similar.html') as f: f.write(page)
     timings['similar'] = time.perf_counter() - t
     timings['total'] = time.perf_counter() - t_start
     summary['timings_s'] = {k: round(v, 2) for k, v in timings.items()}
-    summary['files'] = sorted(['curves.csv', 'similar.html', 'summary.json', 'model/'] + plots)
-    with _output(out / 'summary.json') as f:
-        f.write(json.dumps(summary, indent=2, default=_plain))
+    summary['files'] = sorted(['curves.csv', 'similar.html', 'summary.json', 'model/'] + g['plots'])
+    with _output(out / 'summary.json') as f: f.write(json.dumps(summary, indent=2, default=_plain))
     print(f'\ndone in {timings["total"]:.0f}s; wrote {", ".join(summary["files"])} into {out}/')
     print(f'open {out / "similar.html"} in a browser; try: wrmf-nb similar {out / "model"} --random 3')
     return 0
@@ -594,6 +636,7 @@ def _data_args(p, default_synthetic='post'):
     g.add_argument('--seed', type=_count, default=42, metavar='N',
                    help='seed for the synthetic data, the split and the model' + _D)
 
+# %% ../nbs/10_cli.ipynb #83c814f2
 def _split_args(p):
     "Options of the train/test split and the metric."
     g = p.add_argument_group('evaluation')
@@ -629,6 +672,7 @@ def _demo_args(p):
                    help='random models shown in similar.html' + _D)
     _flag(p, '--offline', 'no thumbnail look-ups: placeholder cards only')
 
+# %% ../nbs/10_cli.ipynb #eac5acd3
 def _fit_args(p):
     "Options of `wrmf-nb fit`."
     _data_args(p)
@@ -688,6 +732,7 @@ def _recommend_args(p):
     _flag(p, '--keep-liked', 'allow models the user already liked')
     _flag(p, '--json', 'print JSON instead of a table')
 
+# %% ../nbs/10_cli.ipynb #2f1a2db4
 def _similar_args(p):
     "Options of `wrmf-nb similar`."
     p.add_argument('model_dir', metavar='MODEL_DIR', help=_MODEL_DIR)
