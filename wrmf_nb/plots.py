@@ -121,7 +121,7 @@ def plot_grid_traces(results, epochs=None, k:int=5, ax=None,
         best = df[df.config.isin(order[:top])].patk_test
         lo = best[df.epoch > df.epoch.min()].min()
         axes[1].set_ylim(lo - 0.1 * (best.max() - lo), best.max() + 0.1 * (best.max() - lo))
-        axes[1].set(ylabel=f'Test p@{k}', title=f'Zoom on the best {top}')
+        axes[1].set(ylabel=f'Test p@{k}', title=f'Zoom on the best {min(top, len(order))}')
         fig.suptitle(f'Test p@{k} of every configuration of the grid')
     h, l = axes[0].get_legend_handles_labels()
     fig.legend(h[::-1], l[::-1], title=f'the best {min(top, len(order))} (the rest grey)',
