@@ -446,7 +446,8 @@ def _read_npz(path:Path)->dict:
         raise ValueError(f"{path} is not a zip archive (a truncated download or another format), "
                          "so not a wrmf_nb model (the .npz file ALS.save writes)")
     try:
-        with np.load(path, allow_pickle=False) as z: arrays = {k: z[k] for k in z.files}
+        with open(path, 'rb') as fh, np.load(fh, allow_pickle=False) as z:   # fh: closed on errors too
+            arrays = {k: z[k] for k in z.files}
     except (zipfile.BadZipFile, zlib.error, EOFError) as e:
         raise ValueError(f"{path} is not a complete zip archive (a truncated download or an interrupted copy): "
                          f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
