@@ -204,3 +204,19 @@ def test_recommend_takes_the_whole_matrix_too(small):
         b = m.recommend(users, R[users], N=4, **kw)
         np.testing.assert_array_equal(a[0], b[0]); np.testing.assert_allclose(a[1], b[1])
     with pytest.raises(ValueError, match='rows'): m.recommend(users, R[:3], N=4)
+
+
+def test_appendix_code_runs_on_both_libraries():
+    "Appendix E's code cell runs on implicit 0.7 (the import swapped back) and gives the same shapes."
+    import json, pathlib
+    implicit = pytest.importorskip('implicit.als')
+    nb = json.loads((pathlib.Path(__file__).parents[1] / 'nbs' / '14_implicit.ipynb').read_text())
+    src = next(''.join(c['source']) for c in nb['cells']
+               if c['cell_type'] == 'code' and 'AlternatingLeastSquares(' in ''.join(c['source']))
+    ours, theirs = {}, {}
+    exec(src, ours)
+    exec(src.replace('from wrmf_nb.als import', 'from implicit.als import'), theirs)
+    assert type(theirs['model']).__module__.startswith('implicit')
+    for k in ('ids', 'scores', 'related', 'neighbours', 'batch'):
+        assert np.shape(ours[k]) == np.shape(theirs[k]), k
+    assert len(ours['top']) == len(theirs['top']) == 3
