@@ -21,7 +21,7 @@ from .loss import check_confidence, confidence as _confidence, wrmf_loss
 
 # %% auto #0
 __all__ = ['SOLVERS', 'BLOCKS_PER_THREAD', 'MAX_DENSE_BYTES', 'gramian', 'cg_solve_reference', 'row_blocks', 'half_sweep', 'ALS',
-           'patch_als', 'ALSDivergedError']
+           'patch_als', 'ALSDivergedError', 'AlternatingLeastSquares']
 
 # %% ../nbs/03_als.ipynb #dac223c2
 def gramian(Y:np.ndarray,           # factors, n x f
@@ -513,3 +513,118 @@ def load(cls, path):
         model.sweeps_done = int(arrays.get('sweeps_done', 0))
     except (TypeError, ValueError): raise ValueError(f"{path}: loss_history or sweeps_done is not a number") from None
     return model
+
+# %% ../nbs/03_als.ipynb #de3b6848
+from .checks import check_index, model_factors
+ALS.user_factors = property(lambda self: self.user_vectors,
+                            doc="implicit's name for `user_vectors` (read-only).")
+ALS.item_factors = property(lambda self: self.item_vectors,
+                            doc="implicit's name for `item_vectors` (read-only).")
+
+# %% ../nbs/03_als.ipynb #9c2a748d
+@patch_als
+def recommend(self, userid, user_items, N:int=10, filter_already_liked_items:bool=True,
+              filter_items=None, recalculate_user:bool=False, items=None)->tuple:
+    "implicit's `recommend`: (ids, scores), (N,) for one user, (len(userid), N) for an array."
+    from wrmf_nb.similar import _item_set, _rank, fold_in
+    X, Y = model_factors(self, allow_empty=False)
+    users, single = check_index(userid, len(X) if not recalculate_user else 2**62, 'user')
+    R = None
+    if filter_already_liked_items or recalculate_user:
+        R = _rows_of(user_items, len(Y), 'user_items', 'items')
+        if R.shape[0] != len(users):
+            if R.shape[0] != len(X) or users.max(initial=0) >= len(X):
+                raise ValueError(f"user_items has {R.shape[0]} rows for {len(users)} user(s): "
+                                 "pass those users' rows (or the whole users x items matrix)")
+            R = R[users]
+    Xq = fold_in(self, R) if recalculate_user else X[users]
+    keep = None if items is None else _item_set(items, len(Y), 'items')
+    ids, scores = _rank(Xq, Y, R if filter_already_liked_items else None, N,
+                        _item_set(filter_items, len(Y), 'filter_items'), keep, 2**26)
+    return (ids[0], scores[0]) if single else (ids, scores)
+
+# %% ../nbs/03_als.ipynb #024553db
+@patch_als
+def similar_items(self, itemid, N:int=10, filter_items=None)->tuple:
+    "implicit's `similar_items`: cosine neighbours, the item itself first (unless filtered)."
+    from wrmf_nb.similar import similar_items
+    return similar_items(self, itemid, N, filter_items=filter_items)
+
+@patch_als
+def similar_users(self, userid, N:int=10, filter_users=None)->tuple:
+    "implicit's `similar_users`: users by the cosine of their vectors, the user first."
+    from wrmf_nb.similar import similar_items
+    return similar_items(self.user_vectors, userid, N, filter_items=filter_users)
+
+# %% ../nbs/03_als.ipynb #469379a0
+@patch_als
+def explain(self, userid, user_items, itemid, user_weights=None, N:int=10)->tuple:
+    "(score, [(liked item, contribution), ...], Wᵘ) for `itemid`: see `similar.explain`."
+    from wrmf_nb.similar import explain
+    return explain(self, userid, user_items, itemid, user_weights, N)
+
+# %% ../nbs/03_als.ipynb #bcfa1c43
+def _rows_of(m, n_cols:int, name:str, what:str)->sp.csr_matrix:
+    "`m` as checked CSR rows with `n_cols` columns (one per item, or per user)."
+    R = check_ratings(m, np.float64, name=name)
+    if R.shape[1] != n_cols:
+        raise ValueError(f"{name} has {R.shape[1]} columns but the model has {n_cols} {what}")
+    return R
+
+@patch_als
+def _refit_rows(self, ids, rows, X, Y, side:str, name:str):
+    "X with the rows `ids` solved exactly from `rows` against fixed Y, grown if needed."
+    self._fitted()
+    dt = self._checked_params()
+    ids, _ = check_index(ids, 2**62, side)
+    other = 'items' if side == 'user' else 'users'
+    R = _rows_of(rows, len(Y), name, other).astype(dt)
+    if R.shape[0] != len(ids):
+        raise ValueError(f"{name} has {R.shape[0]} row(s) for {len(ids)} {side} id(s): "
+                         f"pass one row per id, in the same order")
+    new = np.zeros((len(ids), X.shape[1]), dt)
+    with _numba_threads(self.num_threads), _one_blas_thread():
+        half_sweep(R, new, np.ascontiguousarray(Y, dt), float(self.regularization),
+                   float(self.alpha), solver='cholesky', confidence=self.confidence,
+                   epsilon=float(self.epsilon))
+    self._check_finite(new, side, R)
+    grow = int(ids.max()) + 1 - len(X) if len(ids) else 0
+    X = np.ascontiguousarray(X, dt)
+    if grow > 0: X = np.concatenate([X, np.zeros((grow, X.shape[1]), dt)])
+    X[ids] = new
+    return X
+
+# %% ../nbs/03_als.ipynb #4d45c992
+@patch_als
+def partial_fit_users(self, userids, user_items):
+    "Recompute `userids`' vectors from their rows of `user_items` (new ids grow the model)."
+    self.user_vectors = self._refit_rows(userids, user_items, self.user_vectors,
+                                         self.item_vectors, 'user', 'user_items')
+    return self
+
+@patch_als
+def partial_fit_items(self, itemids, item_users):
+    "Recompute `itemids`' vectors from their rows of `item_users` (new ids grow the model)."
+    self.item_vectors = self._refit_rows(itemids, item_users, self.item_vectors,
+                                         self.user_vectors, 'item', 'item_users')
+    return self
+
+# %% ../nbs/03_als.ipynb #8ab39389
+class AlternatingLeastSquares(ALS):
+    "`ALS` under implicit 0.7's constructor names and defaults (`factors`, `use_cg`)."
+    def __init__(self, factors:int=100, regularization:float=0.01, alpha:float=1.0,
+                 dtype=np.float32, use_native:bool=True, use_cg:bool=True,
+                 iterations:int=15, calculate_training_loss:bool=False,
+                 num_threads:int=0, random_state=None, **als_params):
+        kw = dict(num_factors=factors, regularization=regularization, alpha=alpha,
+                  dtype=dtype, solver='cg' if use_cg else 'cholesky', iterations=iterations,
+                  calculate_training_loss=calculate_training_loss,
+                  num_threads=num_threads, random_state=random_state)
+        super().__init__(**{**kw, **als_params})   # ALS's own names win (as `load` passes)
+
+    factors = property(lambda self: self.num_factors, doc="implicit's name for `num_factors`.")
+
+    def fit(self, user_items, show_progress:bool=None):
+        "`ALS.fit`, taking implicit's `show_progress` too."
+        if show_progress is not None: self.show_progress = show_progress
+        return super().fit(user_items)

@@ -7,13 +7,14 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sparse
 from numba import njit
+from scipy.linalg import cho_factor, cho_solve
 
 from .checks import check_counts, check_index, check_ratings, check_shape
 from .checks import first_non_finite, is_int, model_factors, model_vectors
 from .loss import check_confidence, confidence as _confidence
 
 # %% auto #0
-__all__ = ['normalize_rows', 'top_n_numpy', 'top_n', 'similar_items', 'recommend', 'fold_in', 'fold_in_reference',
+__all__ = ['normalize_rows', 'top_n_numpy', 'top_n', 'similar_items', 'recommend', 'fold_in', 'fold_in_reference', 'explain',
            'recommend_new_user', 'item_categories', 'category_agreement']
 
 # %% ../nbs/07_similar.ipynb #4ecbb953
@@ -71,19 +72,44 @@ def _block_rows(n_cols, itemsize, block_bytes):
     "How many rows of `n_cols` scores fit in `block_bytes`."
     return max(1, int(block_bytes) // max(1, n_cols * itemsize))
 
+# %% ../nbs/07_similar.ipynb #24aa610a
+def _item_set(items, n:int, name:str)->np.ndarray:
+    "Checked item indices (no duplicates) from None, one index or a list."
+    if items is None: return np.empty(0, np.int64)
+    return np.unique(check_index(items, n, 'item', name)[0])
+
+def _rank(Xq, Y, R, N, drop, keep, block_bytes)->tuple:
+    "Top-`N` items for the user vectors `Xq`, never the liked items in the rows of `R`, nor `drop`; only `keep`."
+    N = min(_check_N(N), len(Y) if keep is None else len(keep))
+    ids = np.empty((len(Xq), N), np.int64)
+    scores = np.empty((len(Xq), N), np.result_type(Xq.dtype, Y.dtype))
+    step = _block_rows(len(Y), scores.itemsize, block_bytes)
+    if keep is not None: drop = np.union1d(drop, np.setdiff1d(np.arange(len(Y)), keep))
+    for s in range(0, len(Xq), step):
+        S = Xq[s:s + step] @ Y.T
+        if R is not None:
+            Rq = R[s:s + step]
+            S[np.repeat(np.arange(len(S)), np.diff(Rq.indptr)), Rq.indices] = -np.inf
+        S[:, drop] = -np.inf
+        i, v = top_n(S, N)
+        i[np.isneginf(v)] = -1
+        ids[s:s + len(S)], scores[s:s + len(S)] = i, v
+    return ids, scores
+
 # %% ../nbs/07_similar.ipynb #f125e6b2
 def similar_items(model, # fitted model with `item_vectors` (or an items x f array)
                   item, # one item index, or an array of item indices
                   N:int=10, # how many items to return per query
                   include_self:bool=True, # put the item itself first (the post's convention)
                   block_bytes:int=2**26, # memory budget for one block of scores (64 MiB)
+                  filter_items=None, # item indices never to return (the item itself too)
                  )->tuple[np.ndarray, np.ndarray]:
     "Top-`N` cosine neighbours of `item`: (ids, scores), shape (N,) for one item, (B, N) for a batch."
     Yn = normalize_rows(model_vectors(model))
     n = len(Yn)
     items, single = check_index(item, n, 'item')
+    drop = _item_set(filter_items, n, 'filter_items')
     N = min(_check_N(N), n if include_self else n - 1)
-    k = N - 1 if include_self and N > 0 else N
     ids = np.empty((len(items), N), np.int64)
     scores = np.empty((len(items), N), Yn.dtype)
     step = _block_rows(n, Yn.itemsize, block_bytes)
@@ -92,9 +118,11 @@ def similar_items(model, # fitted model with `item_vectors` (or an items x f arr
         S = Yn[q] @ Yn.T                      # block x items cosines
         rows = np.arange(len(q))
         self_score = S[rows, q].copy()
-        S[rows, q] = -np.inf                  # the item itself is placed by hand, not ranked
-        i, v = top_n(S, k)
-        if include_self and N > 0: i, v = np.column_stack([q, i]), np.column_stack([self_score, v])
+        S[rows, q] = np.inf if include_self else -np.inf   # the item itself: first or never
+        S[:, drop] = -np.inf                  # filtered items, the item itself included
+        i, v = top_n(S, N)
+        v = np.where(i == q[:, None], self_score[:, None], v)   # its real cosine back
+        i[np.isneginf(v)] = -1
         ids[s:s + len(q)], scores[s:s + len(q)] = i, v
     return (ids[0], scores[0]) if single else (ids, scores)
 
@@ -105,35 +133,32 @@ def recommend(model, # fitted model with `user_vectors` and `item_vectors`
               N:int=10, # how many items per user
               filter_liked:bool=True, # drop items the user already liked (needs `ratings`)
               block_bytes:int=2**26, # memory budget for one block of scores (64 MiB)
+              filter_items=None, # item indices never to recommend
+              items=None, # rank only these item indices (default: all)
              )->tuple[np.ndarray, np.ndarray]:
     "Top-`N` items for `user` by predicted preference: (ids, scores), (N,) for one user, (B, N) for a batch."
     X, Y = model_factors(model, allow_empty=False)
     users, single = check_index(user, len(X), 'user')
+    R = None
     if filter_liked:
         if ratings is None: raise ValueError("recommend(..., filter_liked=True) needs `ratings` (the users x items likes matrix); pass it or set filter_liked=False")
-        ratings = check_shape(sparse.csr_matrix(ratings), (len(X), len(Y)))
-    N = min(_check_N(N), len(Y))
-    ids = np.empty((len(users), N), np.int64)
-    scores = np.empty((len(users), N), np.result_type(X.dtype, Y.dtype))
-    step = _block_rows(len(Y), scores.itemsize, block_bytes)
-    for s in range(0, len(users), step):
-        q = users[s:s + step]
-        S = X[q] @ Y.T
-        if filter_liked:
-            R = ratings[q]
-            S[np.repeat(np.arange(len(q)), np.diff(R.indptr)), R.indices] = -np.inf
-        i, v = top_n(S, N)
-        i[np.isneginf(v)] = -1
-        ids[s:s + len(q)], scores[s:s + len(q)] = i, v
+        R = check_shape(sparse.csr_matrix(ratings), (len(X), len(Y)))[users]
+    keep = None if items is None else _item_set(items, len(Y), 'items')
+    drop = _item_set(filter_items, len(Y), 'filter_items')
+    ids, scores = _rank(X[users], Y, R, N, drop, keep, block_bytes)
     return (ids[0], scores[0]) if single else (ids, scores)
 
 # %% ../nbs/07_similar.ipynb #427af781
-def _fold_in_one(Y, YtY, idx, d, alpha, regularization, form='linear', epsilon=1.0):
-    "Exact WRMF solve for one user: liked items `idx`, counts `d`, fixed item vectors `Y`."
+def _user_system(Y, YtY, idx, d, alpha, regularization, form='linear', epsilon=1.0):
+    "A = YᵀCᵘY + λI and b = YᵀCᵘp for one user: liked items `idx`, counts `d`."
     Yl = Y[idx]
     c1 = _confidence(d, alpha, form, epsilon) - 1   # c - 1 on the liked items
     A = YtY + (Yl.T * c1) @ Yl + regularization * np.eye(Y.shape[1])
-    b = Yl.T @ (1.0 + c1)
+    return A, Yl.T @ (1.0 + c1)
+
+def _fold_in_one(Y, YtY, idx, d, alpha, regularization, form='linear', epsilon=1.0):
+    "Exact WRMF solve for one user: liked items `idx`, counts `d`, fixed item vectors `Y`."
+    A, b = _user_system(Y, YtY, idx, d, alpha, regularization, form, epsilon)
     try: return np.linalg.solve(A, b)
     except np.linalg.LinAlgError:   # singular (lambda = 0, few items): the least-norm solution
         return np.linalg.lstsq(A, b, rcond=None)[0]
@@ -215,6 +240,41 @@ def fold_in_reference(Y:np.ndarray, # items x f item vectors
     dd = np.zeros(len(Y)); dd[idx] = d
     C, p = np.diag(_confidence(dd, alpha, form, epsilon)), (dd > 0).astype(float)
     return np.linalg.solve(Y.T @ C @ Y + lam * np.eye(Y.shape[1]), Y.T @ C @ p)
+
+# %% ../nbs/07_similar.ipynb #27cf27f6
+def _user_row(user_items, userid:int, n_items:int)->sparse.csr_matrix:
+    "The user's row of likes, from that row alone or from the whole users x items matrix."
+    R = check_ratings(user_items, np.float64, name='user_items')
+    if R.shape[1] != n_items:
+        raise ValueError(f"user_items has {R.shape[1]} columns but the model has {n_items} items")
+    if R.shape[0] == 1: return R
+    return R[check_index(userid, R.shape[0], 'user')[0]]
+
+# %% ../nbs/07_similar.ipynb #8c253bbb
+def explain(model, # fitted model with `item_vectors`, `alpha`, `regularization`
+            userid:int, # the user (a row of `user_items`)
+            user_items, # the user's row of likes, or the whole users x items matrix
+            itemid:int, # the item to explain
+            user_weights=None, # the factorized Wᵘ a previous call returned, to reuse
+            N:int=10, # how many liked items to list
+           )->tuple:
+    "(score, [(liked item, contribution), ...] largest first, Wᵘ): §5 of Hu, Koren & Volinsky."
+    Y = model_vectors(model).astype(np.float64)
+    (item,), _ = check_index(itemid, len(Y), 'item')
+    R = _user_row(user_items, userid, len(Y))
+    a, lam = (_fold_in_param(model, k, None) for k in ('alpha', 'regularization'))
+    form = _fold_in_form(model, None, None)
+    idx, d = R.indices, R.data
+    if user_weights is None:                          # Wᵘ⁻¹ = YᵀCᵘY + λI, Cholesky-factored
+        A, _ = _user_system(Y, Y.T @ Y, idx, d, a, lam, *form)
+        try: user_weights = cho_factor(A)
+        except np.linalg.LinAlgError:
+            raise ValueError("YᵀCᵘY + λI is singular: explain needs regularization > 0") from None
+    w = cho_solve(user_weights, Y[item])              # Wᵘ yᵢ
+    contrib = (Y[idx] @ w) * _confidence(d, a, *form) # sᵘᵢⱼ cᵤⱼ
+    order = np.lexsort((idx, -contrib))[:_check_N(N)]
+    top = [(int(idx[k]), float(contrib[k])) for k in order]
+    return float(contrib.sum()), top, user_weights
 
 # %% ../nbs/07_similar.ipynb #058958ab
 def recommend_new_user(model, # fitted model with `item_vectors`, `alpha` and `regularization`
