@@ -238,16 +238,22 @@ def _content_length(resp)->int|None:
     return int(n) if n.isdigit() else None
 
 # %% ../nbs/01_data.ipynb #a8e1c018
-def _stream(resp, out, url:str, timeout:float, end:float, max_bytes, bar, how:str):
-    "Copy the body of `resp` into `out` by `end` (time.monotonic()): (bytes, SHA-256)."
+def _pieces(resp, end:float, stall:float|None=None):
+    "The body of `resp`, one socket read at a time; no read waits past `end` (monotonic) or `stall` s."
     sock = getattr(getattr(getattr(resp, 'fp', None), 'raw', None), '_sock', None)
-    digest, got = hashlib.sha256(), 0
     while True:
         left = end - time.monotonic()
-        try:
-            if left <= 0: raise TimeoutError
-            if sock is not None: sock.settimeout(min(timeout, left))  # not past `end`
-            chunk = resp.read1(1 << 16)  # at most one read from the socket
+        if left <= 0: raise TimeoutError
+        if sock is not None: sock.settimeout(left if stall is None else min(stall, left))
+        chunk = resp.read1(1 << 16)  # at most one read from the socket
+        if not chunk: return
+        yield chunk
+
+def _stream(resp, out, url:str, timeout:float, end:float, max_bytes, bar, how:str):
+    "Copy the body of `resp` into `out` by `end` (time.monotonic()): (bytes, SHA-256)."
+    digest, got, pieces = hashlib.sha256(), 0, _pieces(resp, end, timeout)
+    while True:
+        try: chunk = next(pieces, b'')
         except (TimeoutError, http.client.HTTPException, OSError) as e:
             kept = f'({got:,} bytes received); nothing was kept. {how}'
             if isinstance(e, TimeoutError) and time.monotonic() >= end:

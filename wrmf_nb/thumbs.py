@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sparse
 from ._files import atomic_write
+from .data import _pieces
 from .similar import similar_items, top_n
 
 # %% auto #0
@@ -173,17 +174,12 @@ def _read_by(r, deadline:float, cap:int=MAX_ANSWER_BYTES)->bytes:
     "The body of `r`, read in pieces by `deadline` (monotonic), at most `cap` bytes."
     n = r.headers.get('Content-Length', '')
     if n.isdigit() and int(n) > cap: raise _TooLarge
-    sock = getattr(getattr(getattr(r, 'fp', None), 'raw', None), '_sock', None)
     parts, got = [], 0
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0: raise TimeoutError
-        if sock is not None: sock.settimeout(left)  # no read waits past the deadline
-        chunk = r.read1(1 << 16)
-        if not chunk: return b''.join(parts)
+    for chunk in _pieces(r, deadline):               # the download's reader (chapter 1)
         got += len(chunk)
         if got > cap: raise _TooLarge
         parts.append(chunk)
+    return b''.join(parts)
 
 # %% ../nbs/08_thumbnails.ipynb #ceac74a9
 def _fetch(mid, base_url, deadline, size):
