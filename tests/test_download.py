@@ -1,26 +1,14 @@
 "`wrmf_nb.data.download` against a local HTTP server: deadlines, stalls, cut bodies, checks, atomic results."
-import hashlib, http.server, os, socket, threading, time
+import hashlib, os, socket, time
 from pathlib import Path
 
 import pytest
 
 from wrmf_nb.data import download, fetch_sketchfab
 
+from http_fixture import local_server, send
+
 BODY = bytes(range(256)) * 40  # 10,240 bytes
-
-
-def send(handler, body, length=None, pause=0.0, step=None):
-    "Answer 200 with `body` (Content-Length `length`, 'none' for no header), `step` bytes every `pause` s."
-    handler.send_response(200)
-    if length != 'none': handler.send_header('Content-Length', str(len(body) if length is None else length))
-    handler.end_headers()
-    step = step or len(body) or 1
-    try:
-        for i in range(0, len(body), step):
-            handler.wfile.write(body[i:i + step]); handler.wfile.flush()
-            handler.server.served += len(body[i:i + step])
-            if pause: time.sleep(pause)
-    except OSError: pass  # the client hung up
 
 
 ROUTES = {
@@ -44,27 +32,9 @@ def slow_headers(handler):
     except OSError: pass
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.server.hits.append(self.path)
-        route = ROUTES.get(self.path)
-        if route is None: self.send_error(404); return
-        route(self)
-        self.close_connection = True
-
-    def log_message(self, *args): pass
-
-
 @pytest.fixture
 def server():
-    srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-    srv.daemon_threads = True
-    srv.hits, srv.served = [], 0
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    srv.url = f'http://127.0.0.1:{srv.server_address[1]}'
-    yield srv
-    srv.shutdown(); srv.server_close()
+    with local_server(ROUTES) as srv: yield srv
 
 
 def leftovers(folder):

@@ -1,10 +1,12 @@
 "The Last.fm loaders: `load_lastfm` on the real files (skipped without them), `fetch_lastfm` against a local server."
-import hashlib, http.server, io, os, socket, threading, time, zipfile
+import hashlib, io, os, socket, time, zipfile
 from pathlib import Path
 
 import pytest
 
 from wrmf_nb.data import LASTFM_NAME, LASTFM_SHA256, fetch_lastfm, load_lastfm
+
+from http_fixture import local_server, send
 
 REAL = Path(os.environ.get('WRMF_NB_DATA', '/nonexistent')) / LASTFM_NAME
 needs_data = pytest.mark.skipif(not (REAL / 'user_artists.dat').is_file(),
@@ -33,28 +35,11 @@ ROUTES = {
 }
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        if self.path not in ROUTES: self.send_error(404); return
-        body, length = ROUTES[self.path]
-        self.send_response(200)
-        if length is not None: self.send_header('Content-Length', str(length))
-        self.end_headers()
-        try: self.wfile.write(body); self.wfile.flush()
-        except OSError: pass
-        self.close_connection = True
-
-    def log_message(self, *args): pass
-
-
 @pytest.fixture
 def server():
-    srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-    srv.daemon_threads = True
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    srv.url = f'http://127.0.0.1:{srv.server_address[1]}'
-    yield srv
-    srv.shutdown(); srv.server_close()
+    routes = {path: (lambda h, b=body, n=length: send(h, b, 'none' if n is None else n))
+              for path, (body, length) in ROUTES.items()}
+    with local_server(routes) as srv: yield srv
 
 
 @needs_data
