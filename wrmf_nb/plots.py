@@ -17,7 +17,7 @@ from matplotlib.ticker import MaxNLocator
 from .search import curves_to_frame
 
 # %% auto #0
-__all__ = ['best_config', 'plot_best_curve', 'plot_grid_traces', 'plot_heatmaps', 'plot_train_test']
+__all__ = ['best_config', 'plot_best_curve', 'plot_grid_traces', 'plot_heatmaps', 'plot_train_test', 'plot_halving']
 
 # %% ../nbs/06_plots.ipynb #7991b6cc
 def _frame(results, epochs=None)->pd.DataFrame:
@@ -214,4 +214,33 @@ def plot_train_test(results, config:int|None=None, epochs=None, k:int=5)->Figure
             _epoch_axis(ax, 'Epochs (ALS sweeps)' if r else '')
             sns.despine(ax=ax)
     fig.suptitle(f'Train and test, each on its own scale ({_describe(df, c)})')
+    return fig
+
+# %% ../nbs/06_plots.ipynb #793726c0
+def plot_halving(curves:list,  # the result of `halving_search`: each curve as far as it got
+                 rungs=None,   # the rung epochs; default: where the curves stop
+                 k:int=5, ax=None)->Figure:
+    "Test p@k by epoch of a halving search: each rung's stopped curves in their own shade, the rungs dotted, the winner in colour."
+    ends = [c['epochs'][-1] for c in curves]
+    rungs = sorted(set(ends)) if rungs is None else list(rungs)
+    fig, ax = _figure(ax, figsize=(8, 4.8))
+    shades = sns.color_palette('Blues', len(rungs) + 1)[1:]          # darker: trained longer
+    for n, r in enumerate(rungs):
+        mine = [c for c, e in zip(curves, ends) if e == r]
+        what = 'reached' if n == len(rungs) - 1 else 'stopped at'
+        for j, c in enumerate(mine):
+            ax.plot(c['epochs'], c['patk']['test'], color=shades[n], lw=0.7 + 0.4 * n, alpha=0.8,
+                    marker='.' if len(c['epochs']) == 1 else None,    # stopped at the first evaluation
+                    label=f'{what} epoch {r}: {len(mine)}' if j == 0 else None)
+        ax.axvline(r, color='0.3', ls=':', lw=1)
+    win = best_config(curves)
+    w = curves[win]
+    ax.plot(w['epochs'], w['patk']['test'], color=sns.color_palette('colorblind')[1], lw=2.6,
+            marker='o', ms=4, label=f"winner: {_describe(_frame(curves), win)} "
+                                    f"(peak {max(w['patk']['test']):.4f})")
+    _epoch_axis(ax, 'Epochs (ALS sweeps); the rungs dotted')
+    ax.xaxis.set_major_locator(plt.FixedLocator(rungs))
+    ax.set(ylabel=f'Test p@{k}', title=f'Successive halving: {len(curves)} configurations, rungs {rungs}')
+    ax.legend(frameon=False, fontsize=9, loc='lower right')
+    sns.despine(ax=ax)
     return fig

@@ -13,7 +13,6 @@ import json
 import multiprocessing
 import numbers
 import os
-import platform
 import signal
 import sys
 import threading
@@ -35,10 +34,11 @@ from .als import ALS
 from ._files import atomic_write, check_writable
 
 # %% auto #0
-__all__ = ['POST_GRID', 'SMALL_GRID', 'GRID_RESULTS', 'format_log', 'print_log', 'learning_curve', 'parameter_grid',
-           'search_fingerprint', 'CheckpointInUseError', 'checkpoint_lock', 'CheckpointWarning', 'Checkpoint',
-           'available_cores', 'threads_per_worker', 'run_configuration', 'grid_search_learning_curve',
-           'curves_to_frame', 'best_params', 'save_curves', 'load_curves', 'small_grid_results', 'load_grid_results']
+__all__ = ['POST_GRID', 'SMALL_GRID', 'GRID_RESULTS', 'HALVING_RESULTS', 'format_log', 'print_log', 'learning_curve',
+           'parameter_grid', 'search_fingerprint', 'CheckpointInUseError', 'checkpoint_lock', 'CheckpointWarning',
+           'Checkpoint', 'available_cores', 'threads_per_worker', 'run_configuration', 'grid_search_learning_curve',
+           'curves_to_frame', 'best_params', 'save_curves', 'load_curves', 'small_grid_results', 'load_grid_results',
+           'halving_rungs', 'halving_from_curves', 'halving_search', 'search_table', 'load_halving_results']
 
 # %% ../nbs/05_search.ipynb #54c0fd63
 def _number(v:float)->str:
@@ -79,9 +79,9 @@ def _check_epochs(epochs)->list:
             raise ValueError(f"epochs must be strictly increasing positive integers; epochs[{i}] = {v!r}")
     return [int(v) for v in e]
 
-def _learning_curve(model, train, test, epochs, k, users, log=None):
-    "Train `model` epoch by epoch; return (train_precision, train_mse, test_precision, test_mse)."
-    prev, tp, tm, sp_, sm = 0, [], [], [], []
+def _learning_curve(model, train, test, epochs, k, users, log=None, start:int=0):
+    "Train `model` (already trained for `start` sweeps) epoch by epoch; return (train_precision, train_mse, test_precision, test_mse)."
+    prev, tp, tm, sp_, sm = start, [], [], [], []
     if log: log(format_log(['epochs', 'p@k train', 'p@k test', 'mse train', 'mse test'], header=True))
     for epoch in epochs:
         model.iterations = epoch - prev
@@ -270,16 +270,17 @@ def _header(path:Path, head:bytes)->dict:
 
 # %% ../nbs/05_search.ipynb #d7f5ac89
 def _record(line:bytes, n_epochs:int|None):
-    "Checkpoint line `line` as a record dict, or None if it is not a whole record."
+    "Checkpoint line `line` as a record dict, or None if it is not a whole record (of `n_epochs`, or of its own epochs)."
     try: rec = json.loads(line.decode('utf-8'))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError): return None
     if not isinstance(rec, dict) or not isinstance(rec.get('key'), str): return None
     c = rec.get('curve')
-    series = lambda m, s: (isinstance(c[m].get(s), list)
-                           and n_epochs in (None, len(c[m][s])))
-    ok = isinstance(c, dict) and all(isinstance(c.get(m), dict) and series(m, s)
-                                     for m in ('patk', 'mse')
-                                     for s in ('train', 'test'))
+    if not isinstance(c, dict): return None
+    own = c.get('epochs')                     # halving: each curve as far as it got
+    n = n_epochs if n_epochs is not None else len(own) if isinstance(own, list) else -1
+    series = lambda m, s: isinstance(c[m].get(s), list) and len(c[m][s]) == n
+    ok = all(isinstance(c.get(m), dict) and series(m, s)
+             for m in ('patk', 'mse') for s in ('train', 'test'))
     return rec if ok else None
 
 def _read_records(raw:bytes, n_epochs:int|None)->tuple:
@@ -321,7 +322,8 @@ def _load_checkpoint(path:Path, file:Path, fingerprint:dict)->tuple:
     old = _header(path, head)                 # refuse what is not ours, untouched
     _check_fingerprint(path, old, fingerprint)
     raw = file.read_bytes()
-    n_ep = len(fingerprint['epochs']) if 'epochs' in fingerprint else None
+    whole = 'epochs' in fingerprint and 'search' not in fingerprint   # halving: shorter curves
+    n_ep = len(fingerprint['epochs']) if whole else None
     records, keep, bad, n_last = _read_records(raw, n_ep)
     return records, (raw, keep, bad, n_last)
 
@@ -395,8 +397,19 @@ def threads_per_worker(n_jobs:int, cores:int|None=None)->int:
     "Numba threads for each of `n_jobs` workers so that workers x threads <= cores."
     return max(1, (cores or available_cores()) // max(1, n_jobs))
 
-def run_configuration(base_model, params:dict, train, test, users, epochs:list, patk:int, threads:int|None=None):
-    "Fit a fresh copy of `base_model` with `params` along `epochs`: (curve dict in the post's format, log lines, seconds)."
+def _start(model, train, start)->int:
+    "Put fresh `model` at `start` = (epoch, user vectors, item vectors); without vectors, train that far again."
+    if start is None: return 0
+    epoch, X, Y = start
+    if X is None: model.iterations = epoch; model.fit(train)  # deterministic: the same vectors
+    else: model.user_vectors, model.item_vectors = np.array(X), np.array(Y)
+    if hasattr(model, 'sweeps_done'): model.sweeps_done = epoch
+    return epoch
+
+# %% ../nbs/05_search.ipynb #7ad76d7c
+def _run_job(base_model, params:dict, train, test, users, epochs:list, patk:int, threads:int|None=None,
+             start=None, keep:bool=False)->tuple:
+    "One job of a search: `params` from `start` along `epochs`: (curve, log lines, seconds, state if `keep`)."
     t0 = time.perf_counter()
     model = _fresh(base_model, params)
     if threads:
@@ -404,10 +417,16 @@ def run_configuration(base_model, params:dict, train, test, users, epochs:list, 
         if hasattr(model, 'num_threads'): model.num_threads = threads
     lines = []
     with _blas_threads(threads or numba.get_num_threads()):
-        tp, tm, sp_, sm = _learning_curve(model, train, test, epochs, patk, users, lines.append)
+        first = _start(model, train, start)
+        tp, tm, sp_, sm = _learning_curve(model, train, test, epochs, patk, users, lines.append, first)
     curve = {'params': dict(params), 'patk': {'train': tp, 'test': sp_}, 'mse': {'train': tm, 'test': sm},
              'epochs': list(epochs)}
-    return curve, lines, time.perf_counter() - t0
+    state = (epochs[-1], model.user_vectors, model.item_vectors) if keep else None
+    return curve, lines, time.perf_counter() - t0, state
+
+def run_configuration(base_model, params:dict, train, test, users, epochs:list, patk:int, threads:int|None=None):
+    "Fit a fresh copy of `base_model` with `params` along `epochs`: (curve dict in the post's format, log lines, seconds)."
+    return _run_job(base_model, params, train, test, users, epochs, patk, threads)[:3]
 
 # %% ../nbs/05_search.ipynb #aeafb0b7
 _WORKER = {}
@@ -440,10 +459,10 @@ def _check_importable(model):
                          "session, so worker processes cannot import it: move the "
                          "class to a module, or use n_jobs=1")
 
-def _worker_task(i, base_model, params, epochs, patk):
+def _worker_task(i, params, epochs, start, keep, base_model, patk):
     d = _WORKER
-    return (i,) + run_configuration(base_model, params, d['train'], d['test'],
-                                    d['users'], epochs, patk, d['threads'])
+    return (i,) + _run_job(base_model, params, d['train'], d['test'], d['users'],
+                           epochs, patk, d['threads'], start, keep)
 
 # %% ../nbs/05_search.ipynb #05b7e019
 def _stop_pool(pool:cf.ProcessPoolExecutor):
@@ -452,59 +471,78 @@ def _stop_pool(pool:cf.ProcessPoolExecutor):
         if p.is_alive(): p.kill()
     pool.shutdown(cancel_futures=True)   # quick now: it sees the workers gone and tidies up
 
-def _in_workers(n_jobs, base_model, configs, todo, data, epochs, patk, finish, failed):
-    "Run configurations `todo` in `n_jobs` worker processes; `finish` each as it ends."
+def _new_pool(n_jobs:int, data:tuple)->cf.ProcessPoolExecutor:
+    "`n_jobs` spawned worker processes that hold `data` = (train, test, users)."
     from wrmf_nb import search as mod   # workers import the package, not __main__
-    _check_importable(base_model)
     init = (*data, threads_per_worker(n_jobs), os.getpid())
-    spawn = multiprocessing.get_context('spawn')
-    pool = cf.ProcessPoolExecutor(n_jobs, mp_context=spawn,
+    return cf.ProcessPoolExecutor(n_jobs, mp_context=multiprocessing.get_context('spawn'),
                                   initializer=mod._init_worker, initargs=init)
-    done = False
-    try:
-        task = lambda i: pool.submit(mod._worker_task, i, base_model, configs[i],
-                                     epochs, patk)
-        futs = {task(i): i for i in todo}
-        for fut in cf.as_completed(futs):
-            try: res = fut.result()
-            except Exception as e: failed(futs[fut], e)
-            finish(*res)
-        done = True
-    finally:
-        if done: pool.shutdown()
-        else: _stop_pool(pool)   # an error or an interrupt: stop the workers now
 
 # %% ../nbs/05_search.ipynb #3c96ed9a
-def _dask_task(i, base_model, params, train, test, users, epochs, patk):
-    "One configuration as a Dask task, with the worker machine's cores shared among the worker's threads."
+def _dask_task(i, base_model, params, train, test, users, epochs, patk, start, keep):
+    "One job as a Dask task, with the worker machine's cores shared among the worker's threads."
     try:
         from distributed import get_worker
         w = get_worker()
         nthreads = getattr(getattr(w, 'state', w), 'nthreads', None) or 1
     except (ImportError, ValueError): nthreads = 1
-    return (i,) + run_configuration(base_model, params, train, test, users, epochs, patk,
-                                    threads_per_worker(nthreads))
+    return (i,) + _run_job(base_model, params, train, test, users, epochs, patk,
+                           threads_per_worker(nthreads), start, keep)
 
-def _on_dask(client, base_model, configs, todo, data, epochs, patk, finish, failed):
-    "Run configurations `todo` as tasks on `client`'s cluster; `finish` each one."
-    from distributed import as_completed
+def _dask_submit(client, shared, base_model, data, patk, jobs)->dict:
+    "Submit `jobs` to `client` as tasks on the `shared` (scattered) train and test: {future: i}."
     from wrmf_nb import search as mod
-    _check_importable(base_model)
-    train, test, users = data
-    # keys of this search's own (hash=False): content-hashed keys would be shared with
-    # the data of an earlier search on this client, which is being released, and tasks
-    # would fail with "lost dependencies", reported against whichever configuration
-    # came first
-    tr, te = client.scatter([train, test], broadcast=True, hash=False)
-    task = lambda i: client.submit(mod._dask_task, i, base_model, configs[i], tr, te,
-                                   users, epochs, patk, pure=False)
-    futs = {task(i): i for i in todo}
-    try:
-        for fut in as_completed(futs):
-            try: res = fut.result()
-            except Exception as e: failed(futs[fut], e)
-            finish(*res)
-    finally: client.cancel([*futs, tr, te])
+    tr, te = shared
+    task = lambda i, params, epochs, start, keep: client.submit(
+        mod._dask_task, i, base_model, params, tr, te, data[2], epochs, patk, start, keep,
+        pure=False)
+    return {task(*job): job[0] for job in jobs}
+
+# %% ../nbs/05_search.ipynb #3a528628
+class _Runner:
+    "Run a search's jobs here, in `n_jobs` worker processes or on Dask `client`'s cluster."
+    def __init__(self, base_model, data:tuple, patk:int, n_jobs:int=1, client=None):
+        self.base, self.data, self.patk, self.n_jobs, self.client = base_model, data, patk, n_jobs, client
+        self.pool = self.shared = None
+
+    def __enter__(self): return self
+
+    def __exit__(self, kind, *_):
+        if self.pool is not None:   # an error or an interrupt: stop the workers now
+            self.pool.shutdown() if kind is None else _stop_pool(self.pool)
+        if self.shared is not None: self.client.cancel(self.shared)
+
+    def run(self, jobs:list, finish, failed):
+        "Run `jobs` [(i, params, epochs, start, keep)]: `finish(i, curve, lines, seconds, state)` each, or `failed(i, error)`."
+        if not jobs: return
+        if self.client is None and self.n_jobs == 1:
+            for i, params, epochs, start, keep in jobs:
+                try: res = _run_job(self.base, params, *self.data, epochs, self.patk, None, start, keep)
+                except Exception as e: failed(i, e)
+                finish(i, *res)
+            return
+        futs, done = _submit(self, jobs)
+        try:
+            for fut in done(futs):
+                try: res = fut.result()
+                except Exception as e: failed(futs[fut], e)
+                finish(*res)
+        finally:
+            if self.client is not None: self.client.cancel(list(futs))
+
+# %% ../nbs/05_search.ipynb #16b225a8
+def _submit(self:_Runner, jobs:list)->tuple:
+    "Submit `jobs` to the pool or the cluster (started on first use): ({future: i}, as_completed)."
+    from wrmf_nb import search as mod
+    _check_importable(self.base)
+    if self.client is not None:
+        from distributed import as_completed
+        if self.shared is None:   # keys of this search's own (hash=False): see above
+            self.shared = self.client.scatter(list(self.data[:2]), broadcast=True, hash=False)
+        return _dask_submit(self.client, self.shared, self.base, self.data, self.patk, jobs), as_completed
+    if self.pool is None: self.pool = _new_pool(self.n_jobs, self.data)
+    futs = {self.pool.submit(mod._worker_task, *job, self.base, self.patk): job[0] for job in jobs}
+    return futs, cf.as_completed
 
 # %% ../nbs/05_search.ipynb #8076c25f
 def _param_text(v)->str:
@@ -517,6 +555,12 @@ def _config_error(params:dict, e:Exception)->Exception:
     kind = next((k for k in kinds if isinstance(e, k)), RuntimeError)
     return kind(f"configuration {params} failed: {type(e).__name__}: {e}")
 
+def _failed(configs:list):
+    "A runner's `failed(i, e)`: raise the error that names configuration `i`."
+    def failed(i, e): raise _config_error(configs[i], e) from e
+    return failed
+
+# %% ../nbs/05_search.ipynb #f39baf67
 def _open_checkpoint(path, fingerprint:dict)->tuple:
     "Check, lock and read checkpoint `path` before any work: (lock, Checkpoint)."
     if not path: return None, None
@@ -528,6 +572,41 @@ def _open_checkpoint(path, fingerprint:dict)->tuple:
     except BaseException:
         lock.__exit__()
         raise
+
+class _checkpointed:
+    "The search's `Checkpoint` (None without `path`), locked until the `with` block ends."
+    def __init__(self, path, fingerprint:dict): self.lock, self.ck = _open_checkpoint(path, fingerprint)
+    def __enter__(self): return self.ck
+    def __exit__(self, *exc):
+        if self.lock: self.lock.__exit__()
+
+# %% ../nbs/05_search.ipynb #8eba7eee
+def _search_inputs(base_model, train, test, param_grid, user_index, patk, epochs)->tuple:
+    "A search's checked inputs, before any work: (configurations, train, test, users, epochs)."
+    configs, epochs = parameter_grid(param_grid), _check_epochs(epochs)
+    train, test = sp.csr_matrix(train), sp.csr_matrix(test)
+    if train.shape != test.shape:
+        raise ValueError(f"train is {train.shape[0]} x {train.shape[1]} but test is {test.shape[0]} x {test.shape[1]}")
+    users = check_users(user_index, train.shape[0])
+    if not isinstance(patk, numbers.Integral) or patk < 1: raise ValueError(f"patk must be a positive integer, got {patk!r}")
+    for p in configs: _fresh(base_model, p)                   # fail early on unknown parameter names
+    return configs, train, test, users, epochs
+
+def _n_workers(n_jobs, n_todo:int)->int:
+    "Worker processes for `n_todo` jobs: 0 or None means 1, -1 one per core, never more than the jobs."
+    if n_jobs is None or n_jobs == 0: n_jobs = 1
+    if n_jobs < 0: n_jobs = available_cores()
+    return max(1, min(int(n_jobs), n_todo or 1))
+
+def _reporter(verbose:bool, progress:bool, total:int, done:int, desc:str, unit:str)->tuple:
+    "A tqdm bar and what to print through it: (bar, say(text), report(params, lines, seconds, n))."
+    bar = tqdm(total=total, initial=done, desc=desc, unit=unit, disable=not progress)
+    say = bar.write if progress else print
+    def report(params, lines, secs, n=1):
+        if verbose: say(' | '.join(f'{k}: {_param_text(v)}' for k, v in params.items())
+                        + f'   ({secs:.1f} s)\n' + '\n'.join(lines))
+        bar.update(n)
+    return bar, say, report
 
 # %% ../nbs/05_search.ipynb #40ff9b32
 def grid_search_learning_curve(base_model,             # unfitted ALS-like model: the values not in the grid
@@ -544,54 +623,19 @@ def grid_search_learning_curve(base_model,             # unfitted ALS-like model
                                progress:bool=True,     # tqdm progress bar over configurations
                               )->list:
     "The post's grid search: one learning curve per configuration, as [{'params', 'patk': {'train', 'test'}, 'mse': {...}}]."
-    configs, epochs = parameter_grid(param_grid), _check_epochs(epochs)
-    train, test = sp.csr_matrix(train), sp.csr_matrix(test)
-    if train.shape != test.shape:
-        raise ValueError(f"train is {train.shape[0]} x {train.shape[1]} but test is {test.shape[0]} x {test.shape[1]}")
-    users = check_users(user_index, train.shape[0])
-    if not isinstance(patk, numbers.Integral) or patk < 1: raise ValueError(f"patk must be a positive integer, got {patk!r}")
-    for p in configs: _fresh(base_model, p)                   # fail early on unknown parameter names
-    fp = search_fingerprint(base_model, train, test, users, epochs, patk)
-    lock, ck = _open_checkpoint(checkpoint, fp)          # before any work
-    bar = None
-    try:
-        results = [None] * len(configs)
-        for i, p in enumerate(configs):
-            if ck is not None and p in ck: results[i] = {**ck.get(p), 'params': dict(p)}
+    configs, train, test, users, epochs = _search_inputs(base_model, train, test, param_grid, user_index, patk, epochs)
+    with _checkpointed(checkpoint, search_fingerprint(base_model, train, test, users, epochs, patk)) as ck:
+        results = [{**ck.get(p), 'params': dict(p)} if ck is not None and p in ck else None for p in configs]
         todo = [i for i, r in enumerate(results) if r is None]
-        if n_jobs is None or n_jobs == 0: n_jobs = 1
-        if n_jobs < 0: n_jobs = available_cores()
-        n_jobs = max(1, min(int(n_jobs), len(todo) or 1))
-        bar = tqdm(total=len(configs), initial=len(configs) - len(todo), desc='grid',
-                   unit='config', disable=not progress)
-        say = bar.write if progress else print
+        bar, say, report = _reporter(verbose, progress, len(configs), len(configs) - len(todo), 'grid', 'config')
         if verbose and ck is not None and len(todo) < len(configs):
-            say(f"{len(configs) - len(todo)} of {len(configs)} configurations taken "
-                f"from {ck.path}")
-
-        def finish(i, curve, lines, secs):
+            say(f"{len(configs) - len(todo)} of {len(configs)} configurations taken from {ck.path}")
+        def finish(i, curve, lines, secs, state):
             results[i] = curve
             if ck is not None: ck.append(configs[i], curve)
-            if verbose: say(' | '.join(f'{k}: {_param_text(v)}' for k, v in configs[i].items())
-                            + f'   ({secs:.1f} s)\n' + '\n'.join(lines))
-            bar.update()
-
-        def failed(i, e): raise _config_error(configs[i], e) from e
-
-        data = (train, test, users)
-        job = (base_model, configs, todo, data, epochs, patk, finish, failed)
-        if not todo: pass
-        elif client is not None: _on_dask(client, *job)
-        elif n_jobs > 1: _in_workers(n_jobs, *job)
-        else:
-            for i in todo:
-                try: res = run_configuration(base_model, configs[i], train, test, users,
-                                             epochs, patk)
-                except Exception as e: failed(i, e)
-                finish(i, *res)
-    finally:
-        if bar is not None: bar.close()
-        if lock: lock.__exit__()
+            report(configs[i], lines, secs)
+        with bar, _Runner(base_model, (train, test, users), patk, _n_workers(n_jobs, len(todo)), client) as run:
+            run.run([(i, configs[i], epochs, None, False) for i in todo], finish, _failed(configs))
     return results
 
 # %% ../nbs/05_search.ipynb #e82a855f
@@ -685,3 +729,199 @@ def load_grid_results(path=None,  # a results file (None: the saved grid, packag
     from importlib.resources import as_file, files
     with as_file(files('wrmf_nb')/'data'/GRID_RESULTS) as p:  # wherever wrmf_nb is
         return _load_grid(p, f'wrmf_nb/data/{GRID_RESULTS}', fallback)
+
+# %% ../nbs/05_search.ipynb #6035c0c8
+def _check_eta(eta)->int:
+    "`eta` as an int >= 2, or a one-line ValueError."
+    if not isinstance(eta, numbers.Integral) or isinstance(eta, bool) or eta < 2:
+        raise ValueError(f"eta must be an integer >= 2 (each rung keeps the best 1/eta), got {eta!r}")
+    return int(eta)
+
+def halving_rungs(epochs,                # the epochs of the learning curves, e.g. range(2, 40, 2)
+                  eta:int=3,             # each rung keeps the best 1/eta
+                  first:int|None=None,   # the first rung (one of `epochs`); default the first epoch
+                 )->list:
+    "Successive halving's rungs: `first` x eta^k, each snapped down to `epochs`; the last epoch is the last rung."
+    epochs, eta = _check_epochs(epochs), _check_eta(eta)
+    first = epochs[0] if first is None else first
+    if first not in epochs: raise ValueError(f"first must be one of the epochs {epochs}, got {first!r}")
+    rungs, e = [], first
+    while e < epochs[-1]:
+        r = max(x for x in epochs if x <= e)        # snapped down: a rung is an epoch we evaluate
+        if r not in rungs: rungs.append(r)
+        e *= eta
+    return rungs + [epochs[-1]]
+
+def _check_rungs(rungs, epochs:list)->list:
+    "`rungs` as increasing epochs of `epochs` that end with the last epoch (appended if missing)."
+    r = list(rungs) if isinstance(rungs, (list, tuple, range)) else None
+    if not r or any(x not in epochs for x in r) or any(b <= a for a, b in zip(r, r[1:])):
+        raise ValueError(f"rungs must be increasing epochs taken from epochs {epochs}, got {rungs!r}")
+    return r if r[-1] == epochs[-1] else r + [epochs[-1]]
+
+# %% ../nbs/05_search.ipynb #14ca6292
+def _upto(curve:dict, epoch:int)->dict:
+    "`curve` cut after `epoch`."
+    n = sum(e <= epoch for e in curve['epochs'])
+    return {'params': curve['params'], 'epochs': curve['epochs'][:n],
+            **{m: {s: curve[m][s][:n] for s in ('train', 'test')} for m in ('patk', 'mse')}}
+
+def _join(old:dict, new:dict)->dict:
+    "Curve `old` continued by `new`, the same configuration's later epochs."
+    return {'params': old['params'], 'epochs': old['epochs'] + new['epochs'],
+            **{m: {s: old[m][s] + new[m][s] for s in ('train', 'test')} for m in ('patk', 'mse')}}
+
+def _ranked(curves:list, which:list, epoch:int)->list:
+    "Configurations `which`, best first by their best test p@k up to `epoch`; ties in grid order."
+    return sorted(which, key=lambda i: (-max(_upto(curves[i], epoch)['patk']['test']), i))
+
+def _n_kept(n:int, eta:int)->int: return max(1, n // eta)
+
+def halving_from_curves(curves:list,  # full learning curves of the grid, each with its 'epochs'
+                        eta:int=3,    # each rung keeps the best 1/eta
+                        rungs=None,   # the rung epochs; default `halving_rungs(epochs, eta)`
+                       )->list:
+    "What `halving_search` returns, read off the curves of an exhaustive search: each cut at the last rung it reached."
+    epochs, eta = curves[0]['epochs'], _check_eta(eta)
+    rungs = halving_rungs(epochs, eta) if rungs is None else _check_rungs(rungs, epochs)
+    alive, reached = list(range(len(curves))), [rungs[0]] * len(curves)
+    for r, nxt in zip(rungs, rungs[1:]):
+        alive = sorted(_ranked(curves, alive, r)[:_n_kept(len(alive), eta)])
+        for i in alive: reached[i] = nxt
+    return [_upto(c, e) for c, e in zip(curves, reached)]
+
+# %% ../nbs/05_search.ipynb #b8d0a16e
+class _States:
+    "Vectors of configurations between rungs, one .npz each: beside the checkpoint (a resume continues them) or in a temporary folder."
+    def __init__(self, ck, fingerprint:dict):
+        import tempfile
+        self.tmp = None if ck is not None else tempfile.TemporaryDirectory(prefix='wrmf_nb-halving-')
+        self.folder = Path(self.tmp.name) if ck is None else ck.file.with_name(ck.file.name + '.states')
+        self.tag = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:12]
+
+    def _path(self, params:dict)->Path:   # of this search only: the tag is its fingerprint's
+        return self.folder / f"{self.tag}-{hashlib.sha256(_param_key(params).encode()).hexdigest()[:16]}.npz"
+
+    def put(self, params:dict, state:tuple):
+        epoch, X, Y = state
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with atomic_write(self._path(params)) as f: np.savez(f, epoch=epoch, user_vectors=X, item_vectors=Y)
+
+    def start(self, params:dict, epoch:int)->tuple:
+        "Where to continue `params` from: (epoch, X, Y) as saved, or (epoch, None, None) to train that far again."
+        try:
+            with np.load(self._path(params)) as z:
+                if int(z['epoch']) == epoch: return epoch, z['user_vectors'], z['item_vectors']
+        except Exception: pass                     # missing or damaged: train that far again
+        return epoch, None, None
+
+    def drop(self, params:dict): self._path(params).unlink(missing_ok=True)
+    def close(self):
+        "Remove the saved vectors: the search is complete."
+        import shutil
+        if self.tmp is not None: self.tmp.cleanup()
+        else: shutil.rmtree(self.folder, ignore_errors=True)
+
+# %% ../nbs/05_search.ipynb #96c1480b
+def _grid_hash(configs:list)->str:
+    "The grid, for a halving fingerprint: who survives a rung depends on all of it."
+    keys = json.dumps([_param_key(p) for p in configs])
+    return f"{len(configs)} configurations sha256={hashlib.sha256(keys.encode()).hexdigest()[:16]}"
+
+def _halving_total(n:int, epochs:list, rungs:list, eta:int)->int:
+    "Epochs a halving search evaluates, over all its configurations."
+    total, prev = 0, 0
+    for r in rungs:
+        total, prev, n = total + n * sum(prev < e <= r for e in epochs), r, _n_kept(n, eta)
+    return total
+
+def _rung_jobs(configs, results, alive, states, epochs, r, keep)->list:
+    "The jobs that take configurations `alive` to rung `r`, each from where it stopped."
+    jobs = []
+    for i in alive:
+        at = results[i]['epochs'][-1] if results[i] else 0
+        if at >= r: continue                               # done before an interruption
+        todo = [e for e in epochs if at < e <= r]
+        jobs.append((i, configs[i], todo, states.start(configs[i], at) if at else None, keep))
+    return jobs
+
+# %% ../nbs/05_search.ipynb #12b166a5
+def _halving(run, configs, results, states, epochs, rungs, eta, ck, verbose, progress):
+    "Successive halving's rungs, filling `results` in place; finished work is taken from `ck`."
+    total = _halving_total(len(configs), epochs, rungs, eta)
+    done = sum(len(c['epochs']) for c in results if c)
+    bar, say, report = _reporter(verbose, progress, total, done, 'halving', 'epoch')
+    if verbose and done: say(f"{done} of {total} evaluated epochs taken from {ck.path}")
+    alive = list(range(len(configs)))
+    with bar:
+        for k, r in enumerate(rungs):
+            n_kept, last = _n_kept(len(alive), eta), k == len(rungs) - 1
+            def finish(i, curve, lines, secs, state):
+                results[i] = curve if results[i] is None else _join(results[i], curve)
+                if ck is not None: ck.append(configs[i], results[i])
+                here = _ranked(results, [j for j in alive if results[j] and results[j]['epochs'][-1] >= r], r)
+                if state is not None and i in here[:n_kept]: states.put(configs[i], state)
+                for j in here[n_kept:]: states.drop(configs[j])   # n_kept are better: it stops here
+                report(configs[i], lines, secs, len(curve['epochs']))
+            run.run(_rung_jobs(configs, results, alive, states, epochs, r, not last), finish, _failed(configs))
+            if not last:
+                alive, stopped = sorted(_ranked(results, alive, r)[:n_kept]), alive
+                for j in set(stopped) - set(alive): states.drop(configs[j])
+
+# %% ../nbs/05_search.ipynb #2342474c
+def halving_search(base_model,             # unfitted ALS-like model: the values not in the grid
+                   train,                  # users x items training likes
+                   test,                   # users x items test likes
+                   param_grid,             # {attribute: [values]} (or a list of such dicts)
+                   user_index=None,        # users to evaluate; None or empty: every user
+                   patk:int=5,             # the k of precision@k
+                   epochs=range(2, 40, 2), # sweep counts at which to evaluate
+                   eta:int=3,              # each rung keeps the best 1/eta of the configurations
+                   rungs=None,             # rung epochs (from `epochs`); default `halving_rungs(epochs, eta)`
+                   n_jobs:int=1,           # worker processes; 1: run here; -1: one per core
+                   checkpoint=None,        # path of a JSON Lines checkpoint to resume from and append to
+                   client=None,            # a dask.distributed.Client: run the jobs on its cluster
+                   verbose:bool=True,      # print each job's table
+                   progress:bool=True,     # tqdm progress bar over evaluated epochs
+                  )->list:
+    "Successive halving over the grid: `grid_search_learning_curve`'s curves, those of stopped configurations cut short."
+    configs, train, test, users, epochs = _search_inputs(base_model, train, test, param_grid, user_index, patk, epochs)
+    eta = _check_eta(eta)
+    rungs = halving_rungs(epochs, eta) if rungs is None else _check_rungs(rungs, epochs)
+    fp = {**search_fingerprint(base_model, train, test, users, epochs, patk), 'search': {
+        'method': 'successive halving', 'eta': eta, 'rungs': rungs, 'grid': _grid_hash(configs)}}
+    with _checkpointed(checkpoint, fp) as ck:
+        results = [{**ck.get(p), 'params': dict(p)} if ck is not None and p in ck else None for p in configs]
+        states = _States(ck, fp)
+        with _Runner(base_model, (train, test, users), patk, _n_workers(n_jobs, len(configs)), client) as run:
+            _halving(run, configs, results, states, epochs, rungs, eta, ck, verbose, progress)
+        states.close()
+    return results
+
+# %% ../nbs/05_search.ipynb #a263c3b4
+def search_table(runs:dict,  # {name: (curves, seconds)}; the first is the reference, e.g. the exhaustive grid
+                 k:int=5,    # the k of the curves' p@k, for the column names
+                )->pd.DataFrame:
+    "Searches side by side: best configuration, its peak test p@k, gap to the first's, epochs evaluated, sweeps, seconds."
+    rows = []
+    for name, (cs, secs) in runs.items():
+        bp, peak = best_params(cs), max(max(c['patk']['test']) for c in cs)
+        ref, t_ref = (peak, secs) if not rows else (rows[0][f'peak p@{k}'], rows[0]['seconds'])
+        rows.append({'search': name, 'best configuration': ', '.join(
+                         f'{_SHORT.get(n, n)}={_param_text(v)}' for n, v in bp.items()),
+                     f'peak p@{k}': peak, 'gap %': 100 * (ref - peak) / ref,
+                     'epochs evaluated': sum(len(c['epochs']) for c in cs),
+                     'sweeps': sum(c['epochs'][-1] for c in cs), 'seconds': secs,
+                     'time fraction': secs / t_ref})
+    return pd.DataFrame(rows).set_index('search')
+
+_SHORT = {'num_factors': 'f', 'regularization': 'λ', 'alpha': 'α', 'iterations': 'epoch'}
+
+HALVING_RESULTS = 'halving_sketchfab_synthetic.json'  # wrmf_nb/data/, from bench_grid.py --halving
+
+def load_halving_results(path=None)->tuple:
+    "The halving search saved by `benchmarks/bench_grid.py --halving` (or the file `path`): (curves, meta)."
+    if path is not None: return _load_grid(Path(path), str(path), False)
+    from importlib.resources import as_file, files
+    with as_file(files('wrmf_nb')/'data'/HALVING_RESULTS) as p:
+        return _load_grid(p, f'wrmf_nb/data/{HALVING_RESULTS}', False)
