@@ -205,3 +205,13 @@ def test_only_possible_survivors_keep_their_vectors(data, halved, monkeypatch):
     monkeypatch.setattr(search._States, 'drop', tracked_drop)
     got = halving_search(ALS(random_state=0), train, test, GRID, users, epochs=EPOCHS, eta=2, **QUIET)
     assert got == halved and most[0] <= 6 + 1
+
+
+def test_resume_in_worker_processes(data, halved, tmp_path):
+    "Interrupted here, resumed in two worker processes: the saved vectors travel to the workers; the same result."
+    train, test, users = data
+    ck = tmp_path / 'halving.jsonl'
+    _interrupted(data, ck, when=12 + 2 + 1)
+    got = halving_search(ALS(random_state=0), train, test, GRID, users, epochs=EPOCHS, eta=2, n_jobs=2,
+                         checkpoint=ck, **QUIET)
+    assert got == halved
