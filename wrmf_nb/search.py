@@ -397,12 +397,21 @@ def threads_per_worker(n_jobs:int, cores:int|None=None)->int:
     "Numba threads for each of `n_jobs` workers so that workers x threads <= cores."
     return max(1, (cores or available_cores()) // max(1, n_jobs))
 
+def _load_vectors(path, epoch:int):
+    "The (user, item) vectors saved in `path` at `epoch`; None if missing, damaged or of another epoch."
+    try:
+        with np.load(path) as z:
+            if int(z['epoch']) == epoch: return z['user_vectors'], z['item_vectors']
+    except Exception: pass                          # then train that far again
+    return None
+
 def _start(model, train, start)->int:
-    "Put fresh `model` at `start` = (epoch, user vectors, item vectors); without vectors, train that far again."
+    "Put fresh `model` at `start` = (epoch, vectors or the file they are saved in); without them, train that far."
     if start is None: return 0
-    epoch, X, Y = start
-    if X is None: model.iterations = epoch; model.fit(train)  # deterministic: the same vectors
-    else: model.user_vectors, model.item_vectors = np.array(X), np.array(Y)
+    epoch, saved = start
+    vectors = _load_vectors(saved, epoch) if isinstance(saved, (str, Path)) else saved
+    if vectors is None: model.iterations = epoch; model.fit(train)  # deterministic: the same vectors
+    else: model.user_vectors, model.item_vectors = (np.array(v) for v in vectors)
     if hasattr(model, 'sweeps_done'): model.sweeps_done = epoch
     return epoch
 
@@ -421,7 +430,7 @@ def _run_job(base_model, params:dict, train, test, users, epochs:list, patk:int,
         tp, tm, sp_, sm = _learning_curve(model, train, test, epochs, patk, users, lines.append, first)
     curve = {'params': dict(params), 'patk': {'train': tp, 'test': sp_}, 'mse': {'train': tm, 'test': sm},
              'epochs': list(epochs)}
-    state = (epochs[-1], model.user_vectors, model.item_vectors) if keep else None
+    state = (epochs[-1], (model.user_vectors, model.item_vectors)) if keep else None
     return curve, lines, time.perf_counter() - t0, state
 
 def run_configuration(base_model, params:dict, train, test, users, epochs:list, patk:int, threads:int|None=None):
@@ -493,8 +502,9 @@ def _dask_submit(client, shared, base_model, data, patk, jobs)->dict:
     "Submit `jobs` to `client` as tasks on the `shared` (scattered) train and test: {future: i}."
     from wrmf_nb import search as mod
     tr, te = shared
+    read = lambda s: s and (s[0], _load_vectors(s[1], s[0]))   # a worker may be on another machine
     task = lambda i, params, epochs, start, keep: client.submit(
-        mod._dask_task, i, base_model, params, tr, te, data[2], epochs, patk, start, keep,
+        mod._dask_task, i, base_model, params, tr, te, data[2], epochs, patk, read(start), keep,
         pure=False)
     return {task(*job): job[0] for job in jobs}
 
@@ -523,25 +533,26 @@ class _Runner:
             return
         futs, done = _submit(self, jobs)
         try:
-            for fut in done(futs):
+            for fut in done(list(futs)):
+                i = futs.pop(fut)              # and its result (vectors, maybe) with it, once finished
                 try: res = fut.result()
-                except Exception as e: failed(futs[fut], e)
+                except Exception as e: failed(i, e)
                 finish(*res)
         finally:
             if self.client is not None: self.client.cancel(list(futs))
 
 # %% ../nbs/05_search.ipynb #16b225a8
-def _submit(self:_Runner, jobs:list)->tuple:
+def _submit(runner:_Runner, jobs:list)->tuple:
     "Submit `jobs` to the pool or the cluster (started on first use): ({future: i}, as_completed)."
     from wrmf_nb import search as mod
-    _check_importable(self.base)
-    if self.client is not None:
+    _check_importable(runner.base)
+    if runner.client is not None:
         from distributed import as_completed
-        if self.shared is None:   # keys of this search's own (hash=False): see above
-            self.shared = self.client.scatter(list(self.data[:2]), broadcast=True, hash=False)
-        return _dask_submit(self.client, self.shared, self.base, self.data, self.patk, jobs), as_completed
-    if self.pool is None: self.pool = _new_pool(self.n_jobs, self.data)
-    futs = {self.pool.submit(mod._worker_task, *job, self.base, self.patk): job[0] for job in jobs}
+        if runner.shared is None:   # keys of this search's own (hash=False): see above
+            runner.shared = runner.client.scatter(list(runner.data[:2]), broadcast=True, hash=False)
+        return _dask_submit(runner.client, runner.shared, runner.base, runner.data, runner.patk, jobs), as_completed
+    if runner.pool is None: runner.pool = _new_pool(runner.n_jobs, runner.data)
+    futs = {runner.pool.submit(mod._worker_task, *job, runner.base, runner.patk): job[0] for job in jobs}
     return futs, cf.as_completed
 
 # %% ../nbs/05_search.ipynb #8076c25f
@@ -803,17 +814,13 @@ class _States:
         return self.folder / f"{self.tag}-{hashlib.sha256(_param_key(params).encode()).hexdigest()[:16]}.npz"
 
     def put(self, params:dict, state:tuple):
-        epoch, X, Y = state
+        epoch, (X, Y) = state
         self.folder.mkdir(parents=True, exist_ok=True)
         with atomic_write(self._path(params)) as f: np.savez(f, epoch=epoch, user_vectors=X, item_vectors=Y)
 
     def start(self, params:dict, epoch:int)->tuple:
-        "Where to continue `params` from: (epoch, X, Y) as saved, or (epoch, None, None) to train that far again."
-        try:
-            with np.load(self._path(params)) as z:
-                if int(z['epoch']) == epoch: return epoch, z['user_vectors'], z['item_vectors']
-        except Exception: pass                     # missing or damaged: train that far again
-        return epoch, None, None
+        "Where a job continues `params` from: (epoch, its file), read by the job itself (see `_start`)."
+        return epoch, str(self._path(params))
 
     def drop(self, params:dict): self._path(params).unlink(missing_ok=True)
     def close(self):
