@@ -36,7 +36,6 @@ def halved(data):
 
 
 def test_rungs():
-    assert halving_rungs(range(2, 40, 2)) == [2, 6, 18, 38]
     assert halving_rungs(range(2, 40, 2), eta=2) == [2, 4, 8, 16, 32, 38]
     assert halving_rungs(EPOCHS, eta=2) == [1, 2, 4]
     assert halving_rungs(range(1, 11), eta=3, first=2) == [2, 6, 10]
@@ -215,3 +214,10 @@ def test_resume_in_worker_processes(data, halved, tmp_path):
     got = halving_search(ALS(random_state=0), train, test, GRID, users, epochs=EPOCHS, eta=2, n_jobs=2,
                          checkpoint=ck, **QUIET)
     assert got == halved
+
+
+def test_halving_from_curves_needs_epochs(exhaustive):
+    with pytest.raises(ValueError, match=r"^halving_from_curves needs curves with their 'epochs'"):
+        halving_from_curves([])
+    with pytest.raises(ValueError, match=r"^halving_from_curves needs curves with their 'epochs'"):
+        halving_from_curves([{k: v for k, v in c.items() if k != 'epochs'} for c in exhaustive])

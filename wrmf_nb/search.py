@@ -516,7 +516,6 @@ class _Runner:
         self.pool = self.shared = None
 
     def __enter__(self): return self
-
     def __exit__(self, kind, *_):
         if self.pool is not None:   # an error or an interrupt: stop the workers now
             self.pool.shutdown() if kind is None else _stop_pool(self.pool)
@@ -788,11 +787,14 @@ def _ranked(curves:list, which:list, epoch:int)->list:
 
 def _n_kept(n:int, eta:int)->int: return max(1, n // eta)
 
+# %% ../nbs/05_search.ipynb #9bf4a0cf
 def halving_from_curves(curves:list,  # full learning curves of the grid, each with its 'epochs'
                         eta:int=3,    # each rung keeps the best 1/eta
                         rungs=None,   # the rung epochs; default `halving_rungs(epochs, eta)`
                        )->list:
     "What `halving_search` returns, read off the curves of an exhaustive search: each cut at the last rung it reached."
+    if not curves or not all(c.get('epochs') for c in curves):
+        raise ValueError("halving_from_curves needs curves with their 'epochs', as grid_search_learning_curve returns them")
     epochs, eta = curves[0]['epochs'], _check_eta(eta)
     rungs = halving_rungs(epochs, eta) if rungs is None else _check_rungs(rungs, epochs)
     alive, reached = list(range(len(curves))), [rungs[0]] * len(curves)
