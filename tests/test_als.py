@@ -65,6 +65,30 @@ def test_cg_kernel_float32_close_to_numpy_cg():
     assert np.abs(X - ref).max() <= tol * np.abs(ref).max()
 
 
+@pytest.mark.parametrize('f,dtype,threads', [(80, np.float32, 1), (80, np.float32, 3), (64, np.float64, 2), (65, np.float64, 4)])
+def test_cg_in_blocks_of_rows_equals_numpy_cg(f, dtype, threads):
+    "Rows CG solves together (f large enough, `cg_rows_together` > 1) take the same steps as numpy's CG, one row at a time."
+    assert als.cg_rows_together(f, dtype) > 1
+    R = check_ratings(random_counts(150, 60, 0.1, 6, empty_every=7), dtype)   # odd blocks, empty rows
+    rng = np.random.default_rng(6)
+    Y = rng.normal(scale=0.3, size=(60, f)).astype(dtype)
+    X0 = rng.normal(scale=0.1, size=(150, f)).astype(dtype)
+    X = half_sweep(R, X0.copy(), Y, 0.2, 15.0, blocks=row_blocks(R.indptr, threads, f, 'cg', als.CG_BLOCK_ROWS))
+    G = gramian(Y.astype(np.float64), 0.2)
+    ref = np.stack([cg_solve_reference(G, Y[R[u].indices].astype(np.float64), 15.0 * R[u].data.astype(np.float64),
+                                       X0[u], 3) if R[u].nnz else np.zeros(f) for u in range(150)])
+    tol = 1e-9 if dtype == np.float64 else 2e-3
+    assert np.abs(X - ref).max() <= tol * np.abs(ref).max()
+
+
+def test_row_blocks_align_to_the_rows_solved_together():
+    indptr = np.arange(0, 1001, 5)                    # 200 rows, 5 likes each
+    for n in (1, 3, 7, 16):
+        b = row_blocks(indptr, n, 96, 'cg', 64)
+        assert len(b) == n + 1 and b[0] == 0 and b[-1] == 200 and (np.diff(b) >= 0).all()
+        assert all(x % 64 == 0 for x in b[:-1]), b
+
+
 def test_kernels_live_in_their_own_module():
     "als.py is the model and its API: no numba kernel is defined there, and one worker serves both solvers."
     from numba.core.dispatcher import Dispatcher
@@ -80,13 +104,15 @@ def test_kernels_live_in_their_own_module():
     assert {'none', 'int64'} <= steps_types, steps_types                        # None: compiled for Cholesky
 
 
-def test_results_do_not_depend_on_threads():
-    R = random_counts(200, 150, 0.05, 7)
+@pytest.mark.parametrize('f', [9, 96])   # 96: CG solves blocks of rows together
+def test_results_do_not_depend_on_threads(f):
+    R = random_counts(300, 150, 0.05, 7)
     for solver in ('cg', 'cholesky'):
-        fits = [ALS(num_factors=9, iterations=3, solver=solver, random_state=1, num_threads=t).fit(R)
-                for t in (1, numba.config.NUMBA_NUM_THREADS)]
-        np.testing.assert_array_equal(fits[0].user_vectors, fits[1].user_vectors)
-        np.testing.assert_array_equal(fits[0].item_vectors, fits[1].item_vectors)
+        fits = [ALS(num_factors=f, iterations=3, solver=solver, random_state=1, num_threads=t).fit(R)
+                for t in (1, 3, numba.config.NUMBA_NUM_THREADS)]
+        for other in fits[1:]:
+            np.testing.assert_array_equal(fits[0].user_vectors, other.user_vectors)
+            np.testing.assert_array_equal(fits[0].item_vectors, other.item_vectors)
 
 
 # ---------------------------------------------------------------- training behaviour
@@ -610,8 +636,8 @@ def test_run_workers_reraises_the_first_error():
         run_workers(2, lambda k: 1 / (k - 1))
 
 
-def test_add_liked_residual_and_cg_row_with_f_steps():
-    from wrmf_nb._kernels import _add_liked, _cg_row
+def test_add_liked_residual_and_cg_block_with_f_steps():
+    from wrmf_nb._kernels import _add_liked, _cg_block
     rng = np.random.default_rng(1)
     Yt, v, at = rng.normal(size=(9, 7)), rng.normal(size=7), rng.uniform(1, 5, size=6)
     rows = np.array([4, 0, 8, 3, 3, 1], dtype=np.int32)
@@ -620,8 +646,9 @@ def test_add_liked_residual_and_cg_row_with_f_steps():
     f, lam, alpha = 7, 0.1, 3.0
     G = gramian(Yt, lam)
     exact = solve_vector_dense(Yt, rows, np.ones(6), alpha, lam)
-    x = np.zeros(f); _cg_row(rows, alpha * np.ones(6), Yt, G, x, 2 * f, *np.empty((3, f)))
-    np.testing.assert_allclose(x, exact, rtol=1e-8, atol=1e-10)
+    indptr = np.array([0, 6])
+    X = np.zeros((1, f)); _cg_block(indptr, rows, alpha * np.ones(6), Yt, G, X, 0, 1, 2 * f, *np.empty((3, 1, f)), np.empty(1))
+    np.testing.assert_allclose(X[0], exact, rtol=1e-8, atol=1e-10)
 
 
 def test_half_sweep_cg_with_2f_steps_is_exact_and_empty_rows_are_zero():

@@ -111,6 +111,93 @@ def _cg_row(rows, alpha_d, Y, G, x, cg_steps, r, p, Ap):
         for j in range(f): p[j] = r[j] + beta * p[j]
         rs = rs_new
 
+# %% ../nbs/03_als.ipynb #8c175259
+@njit(cache=True, fastmath=_FASTMATH, inline='always')
+def _symm(V, G, out, nb):
+    "out[b] = G @ V[b] for b < nb, G symmetric: four rows of G against two of V a pass."
+    f = G.shape[0]; zero = G.dtype.type(0); last = f - 1
+    for j in range(0, f, 4):        # rows j .. j+3 of G; past the end, the last one again
+        j1, j2, j3 = min(j + 1, last), min(j + 2, last), min(j + 3, last)
+        g0, g1, g2, g3 = G[j], G[j1], G[j2], G[j3]
+        for b in range(0, nb, 2):
+            b1 = min(b + 1, nb - 1)     # an odd last vector is paired with itself
+            v0, v1 = V[b], V[b1]
+            s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = zero
+            for k in range(f):
+                a, c = v0[k], v1[k]
+                s00 += a * g0[k]; s01 += a * g1[k]; s02 += a * g2[k]; s03 += a * g3[k]
+                s10 += c * g0[k]; s11 += c * g1[k]; s12 += c * g2[k]; s13 += c * g3[k]
+            o0, o1 = out[b], out[b1]
+            o1[j3] = s13; o1[j2] = s12; o1[j1] = s11; o1[j] = s10
+            o0[j3] = s03; o0[j2] = s02; o0[j1] = s01; o0[j] = s00
+
+# %% ../nbs/03_als.ipynb #5f0ca8bd
+@njit(cache=True, fastmath=_FASTMATH, inline='always')
+def _times_G(G, V, out, nb):
+    "out[b] = G @ V[b] for the block's nb rows: one by `_symv`, more by `_symm`."
+    if nb == 1: _symv(G, V[0], out[0])
+    else: _symm(V, G, out, nb)
+
+@njit(cache=True, fastmath=_FASTMATH, inline='always')
+def _cg_start(indptr, indices, alpha_d, Y, G, X, u0, nb, R, P, AP, rs):
+    "Residuals b - A x of rows u0 .. u0+nb-1 of X into R and P; rs = r.r (0: done)."
+    f = X.shape[1]; zero = X.dtype.type(0); base = indptr[u0]
+    _times_G(G, X[u0:u0 + nb], AP, nb)
+    for b in range(nb):
+        lo, hi = indptr[u0 + b], indptr[u0 + b + 1]
+        x, r, p = X[u0 + b], R[b], P[b]
+        rs[b] = zero
+        if lo == hi:                          # no likes: b = 0, so x = 0
+            x[:] = zero; p[:] = zero
+            continue
+        for j in range(f): r[j] = -AP[b, j]
+        _add_liked(indices[lo:hi], alpha_d[lo - base:hi - base], Y, x, r, True)
+        s = zero
+        for j in range(f):
+            p[j] = r[j]; s += r[j] * r[j]
+        if s < 1e-20: p[:] = zero             # solved already
+        else: rs[b] = s
+
+# %% ../nbs/03_als.ipynb #961d85ca
+@njit(cache=True, fastmath=_FASTMATH, inline='always')
+def _cg_step(indptr, indices, alpha_d, Y, G, X, u0, nb, R, P, AP, rs):
+    "One CG step for every row of the block still going (rs > 0), in place."
+    f = X.shape[1]; zero = X.dtype.type(0); base = indptr[u0]
+    _times_G(G, P, AP, nb)                    # A p = G p + the liked items' part
+    for b in range(nb):
+        rsb = rs[b]
+        if rsb == zero: continue
+        lo, hi = indptr[u0 + b], indptr[u0 + b + 1]
+        x, r, p, Ap = X[u0 + b], R[b], P[b], AP[b]
+        _add_liked(indices[lo:hi], alpha_d[lo - base:hi - base], Y, p, Ap, False)
+        pAp = zero
+        for j in range(f): pAp += p[j] * Ap[j]
+        if pAp <= zero:
+            rs[b] = zero; p[:] = zero; continue
+        step = rsb / pAp
+        rs_new = zero
+        for j in range(f):
+            x[j] += step * p[j]; r[j] -= step * Ap[j]; rs_new += r[j] * r[j]
+        if rs_new < 1e-20:
+            rs[b] = zero; p[:] = zero; continue
+        beta = rs_new / rsb
+        for j in range(f): p[j] = r[j] + beta * p[j]
+        rs[b] = rs_new
+
+# %% ../nbs/03_als.ipynb #4902f9fd
+@njit(cache=True, fastmath=_FASTMATH, inline='always')
+def _cg_block(indptr, indices, alpha_d, Y, G, X, u0, nb, cg_steps, R, P, AP, rs):
+    "`cg_steps` warm-started CG steps on rows u0 .. u0+nb-1 of X together, in place."
+    if nb == 1:                               # one row: `_cg_row`, its scalars in registers
+        lo, hi = indptr[u0], indptr[u0 + 1]
+        if lo == hi: X[u0, :] = X.dtype.type(0)
+        else: _cg_row(indices[lo:hi], alpha_d[:hi - lo], Y, G, X[u0], cg_steps,
+                      R[0], P[0], AP[0])
+        return
+    _cg_start(indptr, indices, alpha_d, Y, G, X, u0, nb, R, P, AP, rs)
+    for _ in range(cg_steps):
+        _cg_step(indptr, indices, alpha_d, Y, G, X, u0, nb, R, P, AP, rs)
+
 # %% ../nbs/03_als.ipynb #0b3e37ad
 @njit(cache=True, fastmath=_FASTMATH, inline='always')
 def _rank_update(rows, alpha_d, Y, A, z):
@@ -209,38 +296,37 @@ def _cholesky_row(rows, alpha_d, Y, G, x, A, z):
     _cholesky_solve(A, z, x)
 
 # %% ../nbs/03_als.ipynb #0c5e1f03
-@njit(cache=True)
-def _longest_row(indptr):
-    "Largest number of stored entries in one CSR row (at least 1)."
-    longest = 1
-    for u in range(indptr.shape[0] - 1):
-        longest = max(longest, indptr[u + 1] - indptr[u])
-    return longest
+@njit(cache=True, fastmath=_FASTMATH, inline='always')
+def _weights(d, alpha, eps, out):
+    "out[:len(d)] = c - 1 for counts d: alpha d, or alpha log(1 + d / eps) if eps > 0."
+    if eps == 0:
+        for m in range(d.shape[0]): out[m] = alpha * d[m]
+    else:
+        for m in range(d.shape[0]): out[m] = alpha * np.log1p(d[m] / eps)
 
 # %% ../nbs/03_als.ipynb #0c5e1f04
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
 def _sweep_worker(indptr, indices, data, X, Y, G, alpha, eps, cg_steps, blocks, counter,
-                  A, r, p, Ap, alpha_d):
-    "Solve row blocks of X until none is left: by CG, or exactly if cg_steps is None."
-    # c - 1 = alpha * d (linear confidence, eps = 0) or alpha * log(1 + d / eps) (log)
-    # scratch: r, p, Ap (f) for CG, A (f x f) and r for Cholesky; alpha_d (longest row)
+                  B, A, R, P, AP, rs, alpha_d):
+    "Solve row blocks of X, B rows at a time, until none is left: CG, or exact if cg_steps is None."
+    # scratch: R, P, AP (B x f) and rs (B) for CG; A (f x f) and R[0] for Cholesky;
+    # alpha_d: the likes of B rows
     zero = X.dtype.type(0)
     while True:
         b = _fetch_add(counter, 1)
         if b >= blocks.shape[0] - 1: break
-        for u in range(blocks[b], blocks[b + 1]):
-            lo = indptr[u]; hi = indptr[u + 1]
-            x = X[u]
-            if lo == hi:                         # no likes: b = 0, so x = 0
-                x[:] = zero
+        for u0 in range(blocks[b], blocks[b + 1], B):
+            nb = min(B, blocks[b + 1] - u0)
+            base = indptr[u0]
+            _weights(data[base:indptr[u0 + nb]], alpha, eps, alpha_d)
+            if cg_steps is not None:
+                _cg_block(indptr, indices, alpha_d, Y, G, X, u0, nb, cg_steps, R, P, AP, rs)
                 continue
-            if eps == 0:
-                for m in range(hi - lo): alpha_d[m] = alpha * data[lo + m]
-            else:
-                for m in range(hi - lo): alpha_d[m] = alpha * np.log1p(data[lo + m] / eps)
-            rows = indices[lo:hi]
-            if cg_steps is None: _cholesky_row(rows, alpha_d, Y, G, x, A, r)
-            else: _cg_row(rows, alpha_d, Y, G, x, cg_steps, r, p, Ap)
+            for u in range(u0, u0 + nb):
+                lo, hi = indptr[u], indptr[u + 1]
+                if lo == hi: X[u, :] = zero          # no likes: b = 0, so x = 0
+                else: _cholesky_row(indices[lo:hi], alpha_d[lo - base:hi - base], Y, G,
+                                    X[u], A, R[0])
 
 # %% ../nbs/04_metrics.ipynb #d74e2534
 @njit(cache=True, nogil=True, fastmath={'reassoc'})   # reassoc: float64 dots in SIMD

@@ -15,13 +15,14 @@ from threadpoolctl import ThreadpoolController
 from tqdm.auto import tqdm
 
 from ._files import atomic_write, check_writable
-from ._kernels import _longest_row, _sweep_worker, run_workers
+from ._kernels import _sweep_worker, run_workers
 from .checks import NotFittedError, check_ratings, is_int
 from .loss import check_confidence, confidence as _confidence, wrmf_loss
 
 # %% auto #0
-__all__ = ['SOLVERS', 'BLOCKS_PER_THREAD', 'MAX_DENSE_BYTES', 'gramian', 'cg_solve_reference', 'row_blocks', 'half_sweep', 'ALS',
-           'patch_als', 'ALSDivergedError', 'AlternatingLeastSquares']
+__all__ = ['SOLVERS', 'BLOCKS_PER_THREAD', 'CG_BLOCK_ROWS', 'G_CACHE_BYTES', 'MAX_DENSE_BYTES', 'gramian', 'cg_solve_reference',
+           'row_blocks', 'cg_rows_together', 'half_sweep', 'ALS', 'patch_als', 'ALSDivergedError',
+           'AlternatingLeastSquares']
 
 # %% ../nbs/03_als.ipynb #dac223c2
 def gramian(Y:np.ndarray,           # factors, n x f
@@ -63,6 +64,7 @@ def row_blocks(indptr:np.ndarray,   # CSR row pointer of the rows to solve
                n_blocks:int,        # number of blocks
                factors:int,         # f
                solver:str='cg',     # 'cg' or 'cholesky': sets the cost model
+               align:int=1,         # boundaries at multiples of this (rows solved together)
               )->np.ndarray:
     "Boundaries (n_blocks + 1 row indices) of contiguous row blocks of about equal estimated work."
     nnz = np.diff(np.asarray(indptr)).astype(np.float64)
@@ -73,6 +75,7 @@ def row_blocks(indptr:np.ndarray,   # CSR row pointer of the rows to solve
     total = cum[-1] if len(cum) else 0.0
     middle = cum - cost / 2                          # a row goes to the block its middle falls in
     cuts = np.searchsorted(middle, total * np.arange(1, n_blocks) / n_blocks)
+    if align > 1: cuts = np.minimum(np.round(cuts / align) * align, len(nnz))
     return np.concatenate([[0], cuts, [len(nnz)]]).astype(np.int64)
 
 # %% ../nbs/03_als.ipynb #0c5e1f05
@@ -91,8 +94,25 @@ def _check_factors(ratings:sp.csr_matrix, X:np.ndarray, Y:np.ndarray):
         raise ValueError(f"ratings is {n} x {m} but X has {X.shape[0]} rows and Y "
                          f"{Y.shape[0]}")
 
+# %% ../nbs/03_als.ipynb #9fd4f3df
 SOLVERS = ('cg', 'cholesky')
 BLOCKS_PER_THREAD = 16   # blocks a thread: enough to even out, few enough to cost nothing
+CG_BLOCK_ROWS = 64       # rows CG solves together once G outgrows the first-level cache
+G_CACHE_BYTES = 24 * 2**10   # largest G read fast enough one row at a time: half of 48 KB
+
+def cg_rows_together(factors:int, dtype=np.float32)->int:
+    "Rows CG solves together: one while G (f x f) fits the cache, else CG_BLOCK_ROWS."
+    return 1 if factors * factors * np.dtype(dtype).itemsize <= G_CACHE_BYTES else CG_BLOCK_ROWS
+
+def _rows_together(solver:str, factors:int, dtype)->int:
+    return cg_rows_together(factors, dtype) if solver == 'cg' else 1
+
+def _most_likes(indptr:np.ndarray, B:int)->int:
+    "The most stored entries in any B consecutive CSR rows (at least 1)."
+    n = len(indptr) - 1
+    if n <= 0: return 1
+    ends = indptr[np.minimum(np.arange(n) + B, n)]
+    return max(1, int((ends - indptr[:n]).max()))
 
 # %% ../nbs/03_als.ipynb #0c5e1f06
 def half_sweep(ratings:sp.csr_matrix,   # rows to solve x other side (`check_ratings`)
@@ -111,20 +131,22 @@ def half_sweep(ratings:sp.csr_matrix,   # rows to solve x other side (`check_rat
         raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
     _check_factors(ratings, X, Y)
     n_workers, f, dt = numba.get_num_threads(), X.shape[1], X.dtype
+    B = _rows_together(solver, f, dt)
     if blocks is None:
-        blocks = row_blocks(ratings.indptr, BLOCKS_PER_THREAD * n_workers, f, solver)
+        blocks = row_blocks(ratings.indptr, BLOCKS_PER_THREAD * n_workers, f, solver, B)
     data = ratings.data if ratings.data.dtype == dt else ratings.data.astype(dt)
     G, alpha = gramian(Y, regularization), dt.type(alpha)
     eps = dt.type(check_confidence(confidence, epsilon))
     exact = solver == 'cholesky'
     steps = None if exact else int(cg_steps)         # None: the exact solver
     mats = np.empty((n_workers, f if exact else 0, f), dt)   # Cholesky: A
-    vecs = np.empty((n_workers, 3, f), dt)             # CG: r, p, Ap; Cholesky: r
-    alpha_d = np.empty((n_workers, _longest_row(ratings.indptr)), dt)
+    vecs = np.empty((n_workers, 3, B, f), dt)          # CG: R, P, AP; Cholesky: R[0]
+    rs = np.empty((n_workers, B), dt)
+    alpha_d = np.empty((n_workers, _most_likes(ratings.indptr, B)), dt)
     counter = np.zeros(1, np.int64)
     run_workers(n_workers, lambda k: _sweep_worker(
         ratings.indptr, ratings.indices, data, X, Y, G, alpha, eps, steps, blocks, counter,
-        mats[k], *vecs[k], alpha_d[k]))
+        B, mats[k], *vecs[k], rs[k], alpha_d[k]))
     return X
 
 # %% ../nbs/03_als.ipynb #3b007452
@@ -309,8 +331,9 @@ def _run(self, Cui, Ciu, sweeps:int):
               cg_steps=int(self.cg_steps), confidence=self.confidence, epsilon=float(self.epsilon))
     with _numba_threads(self.num_threads) as nt, _one_blas_thread(), \
          tqdm(total=sweeps, desc='ALS', unit='sweep', disable=not self.show_progress) as bar:
-        nb = BLOCKS_PER_THREAD * nt
-        bu, bi = row_blocks(Cui.indptr, nb, f, self.solver), row_blocks(Ciu.indptr, nb, f, self.solver)
+        nb, B = BLOCKS_PER_THREAD * nt, _rows_together(self.solver, f, X.dtype)
+        bu = row_blocks(Cui.indptr, nb, f, self.solver, B)
+        bi = row_blocks(Ciu.indptr, nb, f, self.solver, B)
         for _ in range(sweeps):
             half_sweep(Cui, X, Y, blocks=bu, **kw)
             self._check_finite(X, 'user', Cui)
