@@ -4,6 +4,7 @@
 
 # %% ../nbs/modules/00_kernels.ipynb #7f0580bf
 from __future__ import annotations
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
@@ -26,14 +27,20 @@ def _fetch_add(typingctx, counter, delta):
     return types.int64(counter, types.int64), codegen
 
 # %% ../nbs/03_als.ipynb #e63ba9c4
-def run_workers(n_workers:int, # threads to start (1: run in this thread)
+_POOLS = {}   # (process id, threads) -> ThreadPoolExecutor; a forked child starts its own
+
+def run_workers(n_workers:int, # threads to use (1: run in this thread)
                 work,          # work(k) for worker k: compiled, nogil=True
                ):
     "Call `work(k)` for k = 0 .. n_workers-1, a thread each; re-raise the first error."
     if n_workers <= 1:
         work(0); return
-    with ThreadPoolExecutor(n_workers) as ex:
-        for fut in [ex.submit(work, k) for k in range(n_workers)]: fut.result()
+    key = (os.getpid(), n_workers)
+    if key not in _POOLS: _POOLS[key] = ThreadPoolExecutor(n_workers, 'wrmf_nb')
+    futs = [_POOLS[key].submit(work, k) for k in range(n_workers)]
+    errors = [f.exception() for f in futs]     # waits for every worker, even after an error
+    first = next((e for e in errors if e is not None), None)
+    if first is not None: raise first
 
 # %% ../nbs/03_als.ipynb #e7627cbd
 _FASTMATH = {'nsz', 'arcp', 'contract', 'afn', 'reassoc'}   # all but 'nnan' and 'ninf'
