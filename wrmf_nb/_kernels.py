@@ -140,16 +140,10 @@ def _symm(V, G, out, nb):
 
 # %% ../nbs/03_als.ipynb #5f0ca8bd
 @njit(cache=True, fastmath=_FASTMATH, inline='always')
-def _times_G(G, V, out, nb):
-    "out[b] = G @ V[b] for the block's nb rows: one by `_symv`, more by `_symm`."
-    if nb == 1: _symv(G, V[0], out[0])
-    else: _symm(V, G, out, nb)
-
-@njit(cache=True, fastmath=_FASTMATH, inline='always')
 def _cg_start(indptr, indices, alpha_d, Y, G, X, u0, nb, R, P, AP, rs):
     "Residuals b - A x of rows u0 .. u0+nb-1 of X into R and P; rs = r.r (0: done)."
     f = X.shape[1]; zero = X.dtype.type(0); base = indptr[u0]
-    _times_G(G, X[u0:u0 + nb], AP, nb)
+    _symm(X[u0:u0 + nb], G, AP, nb)
     for b in range(nb):
         lo, hi = indptr[u0 + b], indptr[u0 + b + 1]
         x, r, p = X[u0 + b], R[b], P[b]
@@ -170,7 +164,7 @@ def _cg_start(indptr, indices, alpha_d, Y, G, X, u0, nb, R, P, AP, rs):
 def _cg_step(indptr, indices, alpha_d, Y, G, X, u0, nb, R, P, AP, rs):
     "One CG step for every row of the block still going (rs > 0), in place."
     f = X.shape[1]; zero = X.dtype.type(0); base = indptr[u0]
-    _times_G(G, P, AP, nb)                    # A p = G p + the liked items' part
+    _symm(P, G, AP, nb)                       # A p = G p + the liked items' part
     for b in range(nb):
         rsb = rs[b]
         if rsb == zero: continue
