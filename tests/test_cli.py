@@ -183,6 +183,9 @@ def test_says_so_while_compiling(capsys, tmp_path, monkeypatch):
     assert rc == 0 and 'compiling' not in err                          # -q: nothing on stderr
     monkeypatch.undo()
     assert cli._kernels_cached('cg')                                    # compiled and cached by now
+    rc, _, err = run(capsys, 'fit', '--synthetic', 'tiny', '--factors', '4', '--iterations', '1', '-q',
+                     '--solver', 'cholesky', '--out', str(tmp_path / 'm'))
+    assert rc == 0 and cli._kernels_cached('cholesky')               # the worker's cg_steps=None version
 
 
 def test_outputs_are_replaced_whole(capsys, tmp_path):

@@ -251,7 +251,7 @@ def _kernels_cached(solver:str='cg')->bool:
     try:
         from wrmf_nb._kernels import _sweep_worker
         index = _sweep_worker._cache._cache_file._load_index()   # keys: (signature, ...)
-        exact = {str(key[0][7]) == 'none' for key in index}      # cg_steps None: Cholesky
+        exact = {str(key[0][8]) == 'none' for key in index}      # cg_steps None: Cholesky
         return (solver == 'cholesky') in exact
     except Exception: return True           # numba internals differ: say nothing
 
