@@ -26,13 +26,6 @@ GRID = {'num_factors': [4, 8], 'regularization': [0.1], 'alpha': [5, 40]}
 
 
 @pytest.fixture(scope='module')
-def data():
-    likes = likes_matrix(threshold_likes(synthetic_likes(n_users=2500, n_items=1200, n_likes=25_000, seed=7),
-                                         5, 5, verbose=False))
-    return train_test_split(likes, 5, fraction=0.2, seed=0)
-
-
-@pytest.fixture(scope='module')
 def reference(data):
     train, test, users = data
     return grid_search_learning_curve(ALS(random_state=0), train, test, GRID, users, epochs=EPOCHS,

@@ -6,21 +6,12 @@ import numpy as np
 import pytest
 
 from wrmf_nb.als import ALS
-from wrmf_nb.data import likes_matrix, synthetic_likes, threshold_likes
 from wrmf_nb.search import (Checkpoint, best_params, grid_search_learning_curve, halving_from_curves, halving_rungs,
                             halving_search, search_table)
-from wrmf_nb.split import train_test_split
 
 EPOCHS = [1, 2, 3, 4]
 GRID = {'num_factors': [4, 8], 'regularization': [0.1, 10.0], 'alpha': [1, 5, 40]}   # 12 configurations
 QUIET = dict(verbose=False, progress=False)
-
-
-@pytest.fixture(scope='module')
-def data():
-    likes = likes_matrix(threshold_likes(synthetic_likes(n_users=2500, n_items=1200, n_likes=25_000, seed=7),
-                                         5, 5, verbose=False))
-    return train_test_split(likes, 5, fraction=0.2, seed=0)
 
 
 @pytest.fixture(scope='module')
