@@ -148,9 +148,6 @@ def _cg_start(indptr, indices, alpha_d, Y, G, X, u0, nb, R, P, AP, rs):
         lo, hi = indptr[u0 + b], indptr[u0 + b + 1]
         x, r, p = X[u0 + b], R[b], P[b]
         rs[b] = zero
-        if lo == hi:                          # no likes: b = 0, so x = 0
-            x[:] = zero; p[:] = zero
-            continue
         for j in range(f): r[j] = -AP[b, j]
         _add_liked(indices[lo:hi], alpha_d[lo - base:hi - base], Y, x, r, True)
         s = zero
@@ -191,9 +188,8 @@ def _cg_block(indptr, indices, alpha_d, Y, G, X, u0, nb, cg_steps, R, P, AP, rs)
     "`cg_steps` warm-started CG steps on rows u0 .. u0+nb-1 of X together, in place."
     if nb == 1:                               # one row: `_cg_row`, its scalars in registers
         lo, hi = indptr[u0], indptr[u0 + 1]
-        if lo == hi: X[u0, :] = X.dtype.type(0)
-        else: _cg_row(indices[lo:hi], alpha_d[:hi - lo], Y, G, X[u0], cg_steps,
-                      R[0], P[0], AP[0])
+        if lo < hi: _cg_row(indices[lo:hi], alpha_d[:hi - lo], Y, G, X[u0], cg_steps,
+                            R[0], P[0], AP[0])
         return
     _cg_start(indptr, indices, alpha_d, Y, G, X, u0, nb, R, P, AP, rs)
     for _ in range(cg_steps):
@@ -320,14 +316,15 @@ def _sweep_worker(indptr, indices, data, X, Y, G, alpha, eps, cg_steps, blocks, 
             nb = min(B, blocks[b + 1] - u0)
             base = indptr[u0]
             _weights(data[base:indptr[u0 + nb]], alpha, eps, alpha_d)
+            for u in range(u0, u0 + nb):
+                if indptr[u] == indptr[u + 1]: X[u, :] = zero   # no likes: b = 0, so x = 0
             if cg_steps is not None:
                 _cg_block(indptr, indices, alpha_d, Y, G, X, u0, nb, cg_steps, R, P, AP, rs)
                 continue
             for u in range(u0, u0 + nb):
                 lo, hi = indptr[u], indptr[u + 1]
-                if lo == hi: X[u, :] = zero          # no likes: b = 0, so x = 0
-                else: _cholesky_row(indices[lo:hi], alpha_d[lo - base:hi - base], Y, G,
-                                    X[u], A, R[0])
+                if lo < hi: _cholesky_row(indices[lo:hi], alpha_d[lo - base:hi - base], Y, G,
+                                          X[u], A, R[0])
 
 # %% ../nbs/04_metrics.ipynb #d74e2534
 @njit(cache=True, nogil=True, fastmath={'reassoc'})   # reassoc: float64 dots in SIMD
