@@ -731,14 +731,18 @@ def _load_grid(path:Path, name:str, fallback:bool)->tuple:
     print(f"{len(curves)} configurations from {name}")
     return curves, meta
 
+def _saved_results(path, packaged:str, fallback:bool)->tuple:
+    "Results from the file `path`, or from the package-data file `packaged` if `path` is None."
+    if path is not None: return _load_grid(Path(path), str(path), fallback)
+    from importlib.resources import as_file, files
+    with as_file(files('wrmf_nb')/'data'/packaged) as p:  # wherever wrmf_nb is
+        return _load_grid(p, f'wrmf_nb/data/{packaged}', fallback)
+
 def load_grid_results(path=None,  # a results file (None: the saved grid, package data)
                       fallback:bool=False,  # if missing: the small grid, computed now
                      )->tuple:
     "The grid saved by benchmarks/bench_grid.py (or the file `path`): (curves, meta)."
-    if path is not None: return _load_grid(Path(path), str(path), fallback)
-    from importlib.resources import as_file, files
-    with as_file(files('wrmf_nb')/'data'/GRID_RESULTS) as p:  # wherever wrmf_nb is
-        return _load_grid(p, f'wrmf_nb/data/{GRID_RESULTS}', fallback)
+    return _saved_results(path, GRID_RESULTS, fallback)
 
 # %% ../nbs/05_search.ipynb #6035c0c8
 def _check_eta(eta)->int:
@@ -930,7 +934,4 @@ HALVING_RESULTS = 'halving_sketchfab_synthetic.json'  # wrmf_nb/data/, from benc
 
 def load_halving_results(path=None)->tuple:
     "The halving search saved by `benchmarks/bench_grid.py --halving` (or the file `path`): (curves, meta)."
-    if path is not None: return _load_grid(Path(path), str(path), False)
-    from importlib.resources import as_file, files
-    with as_file(files('wrmf_nb')/'data'/HALVING_RESULTS) as p:
-        return _load_grid(p, f'wrmf_nb/data/{HALVING_RESULTS}', False)
+    return _saved_results(path, HALVING_RESULTS, False)
